@@ -1,0 +1,29 @@
+"""Test-wide setup: offline, caches inside the checkout (ENV.md), small thread pools."""
+
+import os
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
+_CACHE = _ROOT / ".cache"
+for key, value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "MPLCONFIGDIR": str(_CACHE / "matplotlib"),
+    "HF_HOME": str(_CACHE / "huggingface"),
+    "TORCH_HOME": str(_CACHE / "torch"),
+    "TORCH_EXTENSIONS_DIR": str(_CACHE / "torch_extensions"),
+    "TRITON_CACHE_DIR": str(_CACHE / "triton"),
+}.items():
+    os.environ.setdefault(key, value)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The checkout's root folder."""
+    return _ROOT
