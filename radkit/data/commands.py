@@ -118,3 +118,13 @@ def from_dicom(root: str, out: str, modality: Literal["cxr", "ct"] = "ct") -> in
 
 COMMANDS = {"synth": synth, "validate": validate, "info": info, "from-radir": from_radir,
             "from-dicom": from_dicom}
+
+# Report structuring commands live with their code (radkit.reports) and are mounted here:
+# `radkit data annotate`, `radkit data anatomies`, `radkit data structure`.
+try:
+    from radkit.reports.commands import COMMANDS as _REPORT_COMMANDS
+except ModuleNotFoundError as _e:  # pragma: no cover - only while that area is absent
+    if _e.name != "radkit.reports.commands":
+        raise
+else:
+    COMMANDS.update(_REPORT_COMMANDS)
