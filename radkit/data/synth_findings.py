@@ -124,8 +124,9 @@ def random_findings(rng: np.random.Generator, modality: str, k: int) -> list[Fin
         if _key(f) not in {_key(g) for g in out} and not (f.finding in ("cardiomegaly", "edema", "emphysema")
                                                           and f.finding in {g.finding for g in out}):
             out.append(f)
-    if out and rng.random() < 0.2:  # one hedged finding, drawn at its mildest
-        i = int(rng.integers(len(out)))
+    hedgeable = [i for i, f in enumerate(out) if f.finding != "support device"]
+    if hedgeable and rng.random() < 0.2:  # one hedged finding, drawn at its mildest
+        i = hedgeable[int(rng.integers(len(hedgeable)))]
         out[i] = replace(out[i], status="uncertain", severity=FINDINGS[out[i].finding].severities[0])
     return out
 

@@ -63,7 +63,8 @@ def noun_phrase(f: FindingSpec, rng: np.random.Generator, with_severity: bool = 
         noun = "pleural effusion" if n == "effusion" else "pneumothorax"
         return _c(rng, [f"{sev}{side} {noun}", f"{sev}{side}-sided {noun}"])
     if n == "cardiomegaly":
-        return _c(rng, [f"{sev}cardiomegaly", f"{sev}enlargement of the cardiac silhouette"])
+        adv = (_ADVERB.get(f.severity, "") + " ") if with_severity and f.severity else ""
+        return _c(rng, [f"{sev}cardiomegaly", f"{adv}enlarged cardiac silhouette"])
     if n == "edema":
         return _c(rng, [f"{sev}pulmonary edema", f"{sev}interstitial pulmonary edema"])
     if n == "emphysema":
@@ -152,7 +153,10 @@ def write_report(plan: StudyPlan, prior_date: str | None = None) -> tuple[str, l
         gt.append(GroundTruthFinding(f.finding, f.anatomy, f.status, f.severity, f.change))
     for f in plan.resolved:
         base = noun_phrase(f, rng, with_severity=False)
-        lines.append(_c(rng, [f"The previously seen {base} has resolved.", f"Interval resolution of the {base}."]))
+        if f.finding == "support device":
+            lines.append(f"The previously seen {base.split(' in the ')[0]} has been removed.")
+        else:
+            lines.append(_c(rng, [f"The previously seen {base} has resolved.", f"Interval resolution of the {base}."]))
         gt.append(GroundTruthFinding(f.finding, f.anatomy, "absent", "", "better"))
     lines = [lines[i] for i in rng.permutation(len(lines))]
     mentioned = {f.finding for f in plan.findings} | {f.finding for f in plan.resolved}
@@ -171,7 +175,8 @@ def write_report(plan: StudyPlan, prior_date: str | None = None) -> tuple[str, l
     comparison = f"Prior study from {prior_date}." if prior_date else _c(rng, ["None.", "No prior studies available."])
     present = [f for f in plan.findings if f.status == "present"]
     if present:
-        imp = [_cap(noun_phrase(f, rng)) + (f" ({f.change})" if f.change else "") + "." for f in present[:3]]
+        word = {"new": "new ", "stable": "stable ", "worse": "worsening ", "better": "improving "}
+        imp = [_cap(word.get(f.change, "") + noun_phrase(f, rng)) + "." for f in present[:3]]
     elif plan.findings:
         imp = [uncertain_sentence(plan.findings[0], rng)]
     else:

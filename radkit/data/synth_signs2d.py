@@ -162,9 +162,9 @@ def _lymphadenopathy(g, f, s, rng):
             r = 0.05 + 0.06 * s
             g.atten += (0.12 + 0.1 * s) * soft_step(1 - ((a - x * (1 + 0.3 * s)) ** 2 + (b + 0.03) ** 2) / r ** 2, 0.3)
     else:  # right paratracheal / aortopulmonary widening of the mediastinum
-        for x, y in ((-0.1, -0.42), (0.1, -0.2)):
+        for x, y in ((-0.09, -0.42), (0.09, -0.2)):  # straddle the mediastinal border: it bulges
             r = 0.04 + 0.06 * s
-            g.atten += (0.12 + 0.1 * s) * soft_step(1 - ((a - x * (1 + s)) ** 2 + (b - y) ** 2) / r ** 2, 0.3)
+            g.atten += (0.2 + 0.1 * s) * soft_step(1 - ((a - x) ** 2 + (b - y) ** 2) / r ** 2, 0.3)
 
 
 def _tube_line(g, x_of_b, b0, b1, wall: float = 0.006):
