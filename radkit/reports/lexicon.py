@@ -42,6 +42,7 @@ POST_UNC = (
     "are suspected", "is questioned", "not entirely excluded", "cannot be entirely excluded",
     "is not entirely excluded", "is not ruled out", "not ruled out", "is likely", "are likely",
     "is not completely excluded", "is a consideration", "versus", "vs", "could not be excluded",
+    "difficult to exclude", "is difficult to exclude", "not entirely ruled out",
 )
 # Pseudo-triggers: look like a trigger but negate nothing.
 PSEUDO = (
@@ -55,7 +56,7 @@ TERMINATORS = (
     "but", "however", "although", "though", "yet", "except", "aside from", "apart from", "which",
     "whereas", "while", "with the exception of", "otherwise", "there is", "there are", "in addition",
     "additionally", "also", "and there is", "and there are", "since", "secondary to", "due to",
-    "consistent with", "compatible with", "representing", "and the", "there has been", "there may be",
+    "and the", "there has been", "there may be",
     "in the setting of", "accounting for", "related to", "with new",
 )
 
@@ -116,13 +117,13 @@ EXTRA_FINDINGS = {
                "nodular densities", "nodular density"),
     "support device": ("picc", "picc line", "ng tube", "og tube", "feeding tube", "chest tube", "tracheostomy tube",
                        "ett", "pacer", "dobhoff", "swan ganz catheter", "ij line", "central line",
-                       "pacemaker leads", "enteric tube", "orogastric tube", "dual lead pacemaker", "aicd"),
+                       "pacemaker leads", "enteric tube", "tubes", "catheters", "lines and tubes", "tubes and lines", "orogastric tube", "dual lead pacemaker", "aicd"),
     "fracture": ("fx",),
 }
 # Support devices located in the airway; every other device defaults to the mediastinum.
 AIRWAY_DEVICES = ("endotracheal", "et tube", "ett", "tracheostomy")
 # Heart-size phrases (near a heart mention) that state cardiomegaly without naming it.
-HEART_ENLARGED = ("enlarged", "enlargement", "increased in size", "is large", "are large", "prominent")
+HEART_ENLARGED = ("enlarged", "enlargement", "increased in size", "is large", "are large", "prominent", "increased")
 HEART_NORMAL = ("normal", "within normal limits", "unremarkable", "top normal", "upper limits of normal",
                 "top of normal", "upper normal", "normal in size", "not enlarged", "stable in size")
 # Extra anatomy surface forms: phrase -> {modality: anatomies}; a phrase may name several.

@@ -19,9 +19,9 @@ _SKIP_SECTIONS = {"indication", "history", "clinical history", "comparison", "te
                   "recommendations", "protocol", "contrast", "dose", "clinical indication", "wet read"}
 _KEEP_SECTIONS = {"findings", "impression", "conclusion", "opinion", "result", "results", "report", "summary"}
 _HEADER = re.compile(r"(?:^|(?<=\n)|(?<=\.\s)|(?<=\.))\s*([A-Za-z][A-Za-z /]{2,30}):")
-_SENT_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)]\s))")
+_SENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])\s*|\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)]\s))")
 _ABBREV = re.compile(r"(?:\b(?:dr|vs|e\.g|i\.e|approx|mr|mrs|no|fig|st)\.)$", re.I)
-_SEGMENT = re.compile(r",|(?<![a-z])(?:and|or|with|nor|plus|as well as)(?![a-z])")
+_SEGMENT = re.compile(r",|(?<![a-z])(?:and|or|with|without|nor|plus|as well as)(?![a-z])")
 _CLAUSE = re.compile(r";|:|\.(?=\s)")
 
 

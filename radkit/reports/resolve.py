@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from radkit.reports import lexicon as lx
@@ -114,15 +115,16 @@ def _more_specific(mentioned: str, default: str, modality: str) -> str:
     return default if mentioned in ancestors(default, modality) else mentioned
 
 
-def _assign(p: Parsed, clause, seg, fm: Mention, finding: str, modality: str, claimed: set) -> list[str]:
+def _assign(p: Parsed, clause, seg, fm: Mention, finding: str, modality: str) -> list[str]:
     if finding == "support device":
         airway = any(d in fm.surface for d in lx.AIRWAY_DEVICES)
         return ["trachea" if airway else "mediastinum"]
     default = default_anatomy(finding, modality)
     segs = [s for s in p.segments if s[0] >= clause[0] and s[1] <= clause[1]]
     anat = p.anatomies
-    own = [a for a in anat + _lobes(p, seg, modality) if _within(a, seg)
-           and (compatible(a.value, finding, modality) or _overlaps(a, fm) or 0 <= fm.start - a.end <= 1)]
+    in_seg = [a for a in anat + _lobes(p, seg, modality) if _within(a, seg)]
+    own = [a for a in in_seg if compatible(a.value, finding, modality) or _overlaps(a, fm)
+           or 0 <= fm.start - a.end <= 1]
     # bare anatomy list items next to the finding's segment: "left lower lobe and lingular consolidation"
     i = segs.index(seg) if seg in segs else -1
     for step in (-1, 1):
@@ -131,28 +133,34 @@ def _assign(p: Parsed, clause, seg, fm: Mention, finding: str, modality: str, cl
             own += [a for a in anat + _lobes(p, segs[j], modality)
                     if _within(a, segs[j]) and compatible(a.value, finding, modality)]
             j += step
-    if not own:
-        own = [a for a in anat if _within(a, clause) and (a.start, a.value) not in claimed
-               and compatible(a.value, finding, modality)]
+    # a region named next to the finding but outside its usual places ("lesion in the liver")
+    own = own or in_seg
+    if not own and i >= 0:
+        # list continuation: "left basilar opacity may reflect atelectasis or pneumonia"
+        for j in sorted(range(len(segs)), key=lambda j: (abs(j - i), j > i)):
+            near = [a for a in anat + _lobes(p, segs[j], modality)
+                    if _within(a, segs[j]) and compatible(a.value, finding, modality)]
+            if near:
+                own = near
+                break
     names = [_more_specific(a.value, default, modality) for a in own] or [default]
     sides = _free_sides(p, seg)
     out: list[str] = []
     for n in names:
         refined = _refine_side(n, sides[-1].value, modality) if sides and taxonomy(modality)[n].side is None else [n]
         out += [r for r in refined if r not in out]
-    # a named region and one of its sub-regions both matched: keep the specific one
-    return [a for a in out if not any(a in ancestors(b, modality) for b in out)]
+    return out
 
 
 def _is_bare(p: Parsed, seg) -> bool:
     """A segment made only of anatomy names and filler words (no finding, no trigger)."""
-    if any(_within(m, seg) for m in p.mentions if m.kind in ("finding", "trigger")):
+    if any(_within(m, seg) for m in p.mentions if m.kind == "finding"):
         return False
     text = list(p.text[seg[0]:seg[1]])
     for m in p.mentions:
-        if m.kind in ("anatomy", "lobe", "side") and _within(m, seg):
+        if m.kind in ("anatomy", "lobe", "side", "trigger") and _within(m, seg):
             text[m.start - seg[0]:m.end - seg[0]] = " " * (m.end - m.start)
-    words = "".join(text).split()
+    words = re.sub(r"[^a-z ]", " ", "".join(text)).split()
     has_anatomy = any(m.kind in ("anatomy", "lobe") and _within(m, seg) for m in p.mentions)
     return has_anatomy and all(w in lx.FILLER for w in words) and len(words) < 5
 
@@ -169,8 +177,6 @@ def resolve_items(p: Parsed, modality: str) -> list:
     from radkit.reports.structure import Item
 
     found = _finding_mentions(p)
-    segs_with_finding = [s for s in p.segments if any(_within(m, s) for m, _ in found)]
-    claimed = {(a.start, a.value) for a in p.anatomies if any(_within(a, s) for s in segs_with_finding)}
     items = []
     for fm, base in found:
         clause = next((c for c in p.clauses if _within(fm, c)), (0, len(p.text)))
@@ -183,7 +189,7 @@ def resolve_items(p: Parsed, modality: str) -> list:
         size = _nearest([s for s in p.of("size") if _within(s, seg)], fm)
         ch = [c for c in p.of("change") if not _overlaps(c, fm)]
         change = _nearest([c for c in ch if _within(c, seg)], fm) or _nearest([c for c in ch if _within(c, clause)], fm)
-        for anatomy in _assign(p, clause, seg, fm, finding, modality, claimed):
+        for anatomy in _assign(p, clause, seg, fm, finding, modality):
             items.append(Item(anatomy, finding, status, severity, change.value if change else "",
                               size.value if size else None))
     return items
