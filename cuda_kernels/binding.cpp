@@ -99,6 +99,7 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
   if (queries.is_cuda()) {
 #ifdef RADKIT_WITH_CUDA
     TORCH_CHECK(k <= 4096, "k must be <= 4096 on CUDA, got ", k);
+    TORCH_CHECK(N < (int64_t(1) << 31), "CUDA top-k keeps int32 indices: N must be < 2^31, got ", N);
     const int64_t K = std::max<int64_t>(next_pow2(k), 32);
     auto f32 = queries.options().dtype(torch::kFloat32);
     auto run_s = torch::full({Q, K}, -std::numeric_limits<float>::infinity(), f32);
