@@ -27,11 +27,11 @@ _EXTRA = {
     "widened mediastinum": "enlarged cardiomediastinum", "mediastinal widening": "enlarged cardiomediastinum",
     "pneumonia": "pneumonia", "pneumonias": "pneumonia",
 }
-# A label's key is "consistent" with these reference keys being present (CheXpert hierarchy).
+# A label key is present when any radkit finding mapped to that label is: derived from
+# LABEL_MAP so the judge and the VQA labels never disagree (CheXpert hierarchy).
 IMPLIED_BY: dict[str, frozenset[str]] = {
-    "lung opacity": frozenset({"lung opacity", "consolidation", "atelectasis", "nodule", "edema", "pneumonia"}),
-    "enlarged cardiomediastinum": frozenset({"enlarged cardiomediastinum", "cardiomegaly", "lymphadenopathy"}),
-    "pneumonia": frozenset({"pneumonia", "consolidation"}),
+    lab: frozenset({lab} | {f for f, labs in LABEL_MAP.items() if lab in labs})
+    for lab in ("lung opacity", "enlarged cardiomediastinum", "pneumonia")
 }
 
 
