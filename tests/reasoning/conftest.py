@@ -31,3 +31,29 @@ def studies():
         _s(6, [], report="Normal chest radiograph.", split="test"),
         _s(7, [F("pneumothorax", "right pleura", "present", "small")], report="Small right pneumothorax.", split="test"),
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Qwen2-VL + offline tokenizer, built once per session (~5 s)."""
+    from radkit.reasoning.tiny import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture
+def vqa_dir(studies, tmp_path):
+    """A manifest with small PNG images and its VQA (with offline chains)."""
+    import numpy as np
+    from PIL import Image
+
+    from radkit.data.manifest import write_manifest
+    from radkit.reasoning.vqa import build_vqa
+
+    (tmp_path / "img").mkdir()
+    rng = np.random.default_rng(0)
+    for s in studies:
+        Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(tmp_path / s.image_paths[0])
+    write_manifest(studies, tmp_path / "manifest.jsonl")
+    build_vqa(tmp_path / "manifest.jsonl", tmp_path / "vqa", seed=0)
+    return tmp_path / "vqa"
