@@ -13,3 +13,17 @@ def _faiss_single_thread():
     faiss.omp_set_num_threads(1)
     yield
     faiss.omp_set_num_threads(n)
+
+
+@pytest.fixture
+def tiny_model():
+    from tests.retrieval.tiny_model import TinyModel
+
+    return TinyModel()
+
+
+@pytest.fixture
+def studies(tmp_path):
+    from tests.retrieval.tiny_model import make_studies
+
+    return make_studies(tmp_path / "data")
