@@ -79,3 +79,27 @@ def test_bad_input_gives_warnings_not_exceptions():
     assert len(rep.warnings) == 2 and "not English" in rep.warnings[0]
     with pytest.raises(ValueError, match="unknown modality"):
         structure_report("No effusion.", "mri")
+
+
+@pytest.mark.parametrize("mod, text, expected", [
+    # CXR: "bilateral" on a lung-level finding is the lungs as a whole (was: right lung + left lung)
+    ("cxr", "Worsening bilateral airspace opacities consistent with multifocal pneumonia.",
+     {("lungs", "consolidation", "present")}),
+    ("cxr", "Bilateral patchy atelectasis.", {("lungs", "atelectasis", "present")}),
+    ("cxr", "Opacities in both lungs may represent pneumonia.", {("lungs", "consolidation", "uncertain")}),
+    # ... but lobes and pleura keep their sides, and CT keeps one item per lung
+    ("cxr", "Bilateral lower lobe atelectasis.", {("right lower lobe", "atelectasis", "present"),
+                                                  ("left lower lobe", "atelectasis", "present")}),
+    ("cxr", "Small bilateral effusions.", {("right pleura", "effusion", "present"),
+                                           ("left pleura", "effusion", "present")}),
+    ("ct", "Bilateral lung nodules.", {("right lung", "nodule", "present"), ("left lung", "nodule", "present")}),
+    # CT: a bare "lobe" in a sentence about the thyroid (or liver) stays in that organ (was: right lung)
+    ("ct", "Thyroid gland is enlarged with a nodule in the right lobe.", {("thyroid", "nodule", "present")}),
+    ("ct", "A 9 mm hypodense nodule is seen in the left lobe of the thyroid.", {("thyroid", "nodule", "present")}),
+    ("ct", "Hypodense lesion in the right lobe of the liver.", {("liver", "nodule", "present")}),
+    # control: a lung lobe named in the finding's own segment still wins
+    ("ct", "The thyroid is normal; a nodule is seen in the right lower lobe.",
+     {("right lung lower lobe", "nodule", "present")}),
+])
+def test_fixed_misses_bilateral_lungs_and_thyroid_lobe(mod, text, expected):
+    assert structure_report(text, mod).triples() == expected
