@@ -7,11 +7,12 @@ import pytest
 from radkit.reports.structure import items_f1, structure_report
 
 DATA = Path(__file__).parent / "data" / "sentences.psv"
+HELDOUT = Path(__file__).parent / "data" / "heldout.psv"
 
 
-def load_cases():
+def load_cases(path=DATA):
     cases = []
-    for line in DATA.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         mod, sent, triples = (x.strip() for x in line.split("|"))
@@ -30,6 +31,25 @@ def test_sentence_set_f1():
         score = items_f1([pred[i] for i in idx], [exp[i] for i in idx])
         assert score["f1"] >= 0.9, (mod, score)
     assert items_f1(pred, exp)["f1"] >= 0.9
+
+
+def test_heldout_sentence_f1():
+    # 55 sentences written and committed before the first run, never tuned on. Observed on the
+    # first (and only) run: all F1 0.914 (P 0.930, R 0.898, 49/55 sentences exact); cxr 0.896
+    # (30 sentences), ct 0.939 (25). Misses: "no evidence of pneumothorax or large pleural
+    # effusion" (severity word breaks the negation list), "pneumonia cannot be completely
+    # excluded" (adverb inside the trigger), "enlarged ... lymph nodes" / "lymph nodes are not
+    # enlarged" (split phrase), "left-sided ... no residual pneumothorax" (side in another
+    # segment), "liver ... ; no suspicious lesion" (organ in the previous clause).
+    cases = load_cases(HELDOUT)
+    assert len(cases) >= 40
+    pred = [structure_report(s, m).triples() for m, s, _ in cases]
+    exp = [e for _, _, e in cases]
+    floors = {"cxr": 0.87, "ct": 0.91}
+    for mod, floor in floors.items():
+        idx = [i for i, c in enumerate(cases) if c[0] == mod]
+        assert items_f1([pred[i] for i in idx], [exp[i] for i in idx])["f1"] >= floor, mod
+    assert items_f1(pred, exp)["f1"] >= 0.89
 
 
 def _one(text, mod="cxr"):
