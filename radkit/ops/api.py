@@ -109,7 +109,8 @@ def similarity_topk(queries: Any, database: Any, k: int, mask: Any = None, tile:
     tile = int(tile) if tile else _default_tile(q.shape[0])
     if tile < 1:
         raise ValueError(f"tile must be a positive number of database rows, got {tile}")
-    dtype = q.dtype if q.dtype == db.dtype else None  # mixed dtypes: reference only
+    # mixed query/database dtypes: only the reference accepts them
+    dtype = q.dtype if q.dtype == db.dtype else f"mixed queries {q.dtype} / database {db.dtype}"
     inputs = {"device": q.device, "dtype": dtype, "k": int(k)}
     s, i = call(TOPK_BACKENDS, inputs, backend, q.contiguous(), db.contiguous(), int(k), m, tile)
     return (s[0], i[0]) if single else (s, i)
