@@ -136,7 +136,6 @@ def _refuse_mixed_series(folder: Path, datasets: list[tuple[Path, Dataset]]) -> 
 
 def _common_geometry(datasets: list[tuple[Path, Dataset]]) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Row/column cosines and pixel spacing shared by every slice, or a ValueError naming the odd file."""
-    ref_path, ref = datasets[0]
     for path, ds in datasets:
         missing = [t for t in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing") if t not in ds]
         if missing:
@@ -144,17 +143,24 @@ def _common_geometry(datasets: list[tuple[Path, Dataset]]) -> tuple[np.ndarray, 
                 f"{path}: lacks {', '.join(missing)}; a series needs them to place slices in space. "
                 "Fix: re-export with full geometry, or convert with dcm2niix and read the NIfTI."
             )
-    row, col = dc.orientation_vectors(ref)
+    # The majority orientation is the series; the odd files are named (the first file may be the odd one).
+    cosines = np.stack([np.concatenate(dc.orientation_vectors(ds)) for _, ds in datasets])
+    agree = np.abs(cosines[:, None, :] - cosines[None, :, :]).max(axis=-1) <= _IOP_TOL
+    ref_index = int(np.argmax(agree.sum(axis=1)))
+    ref_path, ref = datasets[ref_index]
+    odd = [p.name for (p, _), c in zip(datasets, cosines) if np.max(np.abs(c - cosines[ref_index])) > _IOP_TOL]
+    if odd:
+        first_odd = cosines[[p.name for p, _ in datasets].index(odd[0])]
+        raise ValueError(
+            f"{ref_path.parent}: {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} ({len(odd)} file(s)): "
+            f"ImageOrientationPatient {_fmt(first_odd)} differs from the other {len(datasets) - len(odd)} "
+            f"slices' {_fmt(cosines[ref_index])}; one series must have one orientation. Fix: remove those "
+            "file(s) (likely a scout/localizer or another reconstruction)."
+        )
+    row, col = cosines[ref_index][:3], cosines[ref_index][3:]
     spacing_rc, _ = dc.pixel_spacing(ref)
     size = (int(ref.Rows), int(ref.Columns))
-    for path, ds in datasets[1:]:
-        r, c = dc.orientation_vectors(ds)
-        if np.max(np.abs(np.concatenate([r - row, c - col]))) > _IOP_TOL:
-            raise ValueError(
-                f"{path}: ImageOrientationPatient {list(np.round(np.concatenate([r, c]), 5))} differs from "
-                f"{ref_path.name} {list(np.round(np.concatenate([row, col]), 5))}; one series must have one "
-                "orientation. Fix: remove the file (likely a scout/localizer or another reconstruction)."
-            )
+    for path, ds in datasets:
         if (int(ds.Rows), int(ds.Columns)) != size or dc.pixel_spacing(ds)[0] != spacing_rc:
             raise ValueError(
                 f"{path}: size {(int(ds.Rows), int(ds.Columns))} / spacing {dc.pixel_spacing(ds)[0]} differ "
@@ -182,3 +188,7 @@ def _check_steps(folder: Path, paths: list[Path], steps: np.ndarray) -> float:
                 "(or read the parts on each side of the gap separately)."
             )
     return median
+
+
+def _fmt(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
