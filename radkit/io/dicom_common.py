@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from radkit.io.image import LPS_TO_RAS
+from radkit.io.validate import describe_error
 
 # Projection radiography modalities that radkit treats as chest X-ray.
 CXR_MODALITIES = {"CR", "DX", "DR", "RG"}
@@ -30,7 +31,7 @@ def read_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
         ) from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(
-            f"{path}: the DICOM file cannot be parsed ({type(exc).__name__}: {exc}); it is probably "
+            f"{path}: the DICOM file cannot be parsed ({describe_error(exc)}); it is probably "
             "truncated or corrupt. Fix: re-copy or re-export it from the PACS."
         ) from None
 
@@ -46,10 +47,10 @@ def pixels(ds: Dataset, path: Path) -> np.ndarray:
     try:
         return ds.pixel_array
     except (RuntimeError, NotImplementedError, ImportError) as exc:
-        raise ValueError(f"{path}: pixel data cannot be decoded ({exc}). {_DECODE_FIX}") from None
+        raise ValueError(f"{path}: pixel data cannot be decoded ({describe_error(exc)}). {_DECODE_FIX}") from None
     except (ValueError, EOFError, OSError, TypeError, AttributeError, KeyError) as exc:
         raise ValueError(
-            f"{path}: pixel data are unreadable ({type(exc).__name__}: {exc}); the file is probably "
+            f"{path}: pixel data are unreadable ({describe_error(exc)}); the file is probably "
             "truncated or its image header (rows, columns, bits) is wrong. Fix: re-export it."
         ) from None
 

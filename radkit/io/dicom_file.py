@@ -102,8 +102,10 @@ def _display_values(ds: Dataset, stored: np.ndarray, modality: str) -> tuple[np.
             voi = "lut"
         elif dc.window(ds) is not None:
             voi = "window"
-        if voi is not None:
-            values = apply_voi_lut(values, ds, prefer_lut=True)
+        if voi == "lut":
+            values = _apply_lut_sequence(values, ds)
+        elif voi == "window":
+            values = apply_voi_lut(values, ds, prefer_lut=False)
     values = np.asarray(values, dtype=np.float32)
     if voi == "lut":
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
@@ -113,6 +115,27 @@ def _display_values(ds: Dataset, stored: np.ndarray, modality: str) -> tuple[np.
     else:
         value_range = (float(values.min()), float(values.max()))
     return values, voi, value_range
+
+
+def _apply_lut_sequence(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    """First VOI LUT of the header (PS3.3 C.11.2.1.1): below/above the mapped range take the end entries.
+
+    Written here because pydicom 3.0's apply_voi_lut stores inputs in the LUT's 8-bit type and wraps
+    stored values above 255.
+    """
+    item = ds.VOILUTSequence[0]
+    n, first, _ = (int(v) for v in item.LUTDescriptor)
+    n = n or 2**16
+    if first >= 2**15 and int(ds.get("PixelRepresentation", 0)) == 1:
+        first -= 2**16  # a signed first-mapped value written as US
+    data = item.LUTData
+    if isinstance(data, bytes):
+        little = ds.file_meta.TransferSyntaxUID.is_little_endian if hasattr(ds, "file_meta") else True
+        lut = np.frombuffer(data, dtype="<u2" if little else ">u2")[:n]
+    else:
+        lut = np.asarray(data, dtype=np.int64)
+    index = np.clip(np.rint(np.asarray(values, dtype=np.float64)).astype(np.int64) - first, 0, n - 1)
+    return lut[index]
 
 
 def _window_output_range(ds: Dataset) -> tuple[float, float]:

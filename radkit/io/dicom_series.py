@@ -145,8 +145,9 @@ def _common_geometry(datasets: list[tuple[Path, Dataset]]) -> tuple[np.ndarray, 
             )
     # The majority orientation is the series; the odd files are named (the first file may be the odd one).
     cosines = np.stack([np.concatenate(dc.orientation_vectors(ds)) for _, ds in datasets])
-    agree = np.abs(cosines[:, None, :] - cosines[None, :, :]).max(axis=-1) <= _IOP_TOL
-    ref_index = int(np.argmax(agree.sum(axis=1)))
+    keys = [tuple(np.round(c, 3)) for c in cosines]
+    majority = Counter(keys).most_common(1)[0][0]
+    ref_index = keys.index(majority)
     ref_path, ref = datasets[ref_index]
     odd = [p.name for (p, _), c in zip(datasets, cosines) if np.max(np.abs(c - cosines[ref_index])) > _IOP_TOL]
     if odd:

@@ -13,6 +13,11 @@ HU_MIN, HU_MAX = -2000.0, 5000.0
 _PADDING_FLOOR = -3100.0
 
 
+def describe_error(exc: BaseException) -> str:
+    """A library exception as one line ("Type: message"), for wrapping into radkit's own errors."""
+    return f"{type(exc).__name__}: " + " ".join(str(exc).split())
+
+
 def require_path(path: str | Path, what: str) -> Path:
     """Return `path` as a Path, or raise FileNotFoundError naming it and what was expected."""
     p = Path(path).expanduser()
