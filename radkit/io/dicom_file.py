@@ -141,7 +141,10 @@ def _apply_lut_sequence(values: np.ndarray, ds: Dataset) -> np.ndarray:
 def _window_output_range(ds: Dataset) -> tuple[float, float]:
     """Output range of DICOM linear windowing: the stored range after the modality LUT (PS3.3 C.11.2.1.2)."""
     bits = int(ds.BitsStored)
-    lo, hi = (0, 2**bits - 1) if int(ds.get("PixelRepresentation", 0)) == 0 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if int(ds.get("PixelRepresentation", 0)) == 0:
+        lo, hi = 0, 2**bits - 1
+    else:
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     if "ModalityLUTSequence" not in ds and "RescaleSlope" in ds and "RescaleIntercept" in ds:
         slope, inter = dc.rescale(ds)
         lo, hi = lo * slope + inter, hi * slope + inter
@@ -159,7 +162,8 @@ def _affine_2d(ds: Dataset, spacing_rc: tuple[float, float]) -> tuple[np.ndarray
     row, col = vectors
     normal = np.cross(row, col)
     thickness = float(ds.get("SliceThickness", 0) or 0) or 1.0
-    origin = np.asarray([float(v) for v in ipp], dtype=np.float64) if ipp is not None and len(ipp) == 3 else np.zeros(3)
+    has_ipp = ipp is not None and len(ipp) == 3
+    origin = np.asarray([float(v) for v in ipp], dtype=np.float64) if has_ipp else np.zeros(3)
     return dc.affine_ras(row, col, spacing_rc, origin, normal * thickness, index_order="rc"), True
 
 

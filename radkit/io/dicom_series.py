@@ -39,7 +39,9 @@ def read_dicom_series(folder: Path, modality: str | None = None, raw: bool = Fal
             duplicate positions, missing slices, unreadable pixels, HU out of range. The message names the
             offending file(s) and the fix.
     """
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    # DICOMDIR is an index of the media, not a slice.
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR")
     datasets: list[tuple[Path, Dataset]] = []
     skipped: list[str] = []
     for path in files:

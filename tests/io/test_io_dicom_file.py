@@ -134,3 +134,13 @@ def test_other_bad_files(tmp_path):
     cut.write_bytes(open(CT_SMALL, "rb").read()[:1000])
     with pytest.raises(ValueError, match=r"cut\.dcm.*(truncated|no pixel data)"):
         read_image(cut)
+
+
+def test_real_j2k_ct_slice_in_hu():
+    path = get_testdata_file("693_J2KI.dcm")
+    ds = pydicom.dcmread(path)
+    img = read_image(path)
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_allclose(img.array, expected)
+    assert img.array.shape == (512, 512) and img.meta["units"] == "HU"
+    assert -1100 < np.median(img.array) < 1000  # a body slice: median between air and soft tissue
