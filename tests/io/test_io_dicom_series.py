@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from conftest import SeriesSpec
+from io_dicom_builders import SeriesSpec
 
 from radkit.io import read_image
 

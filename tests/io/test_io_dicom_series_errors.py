@@ -3,7 +3,7 @@
 import numpy as np
 import pydicom
 import pytest
-from conftest import SeriesSpec
+from io_dicom_builders import SeriesSpec
 
 from radkit.io import read_image
 
