@@ -29,7 +29,6 @@ $(BIN)/python:
 
 # Reinstall only when the dependency files change (stamp file).
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --upgrade pip >/dev/null
 	$(BIN)/python -m pip install -c constraints.txt -e ".[cpu,dev]"
 	touch $(STAMP)
 

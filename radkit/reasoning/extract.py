@@ -1,0 +1,152 @@
+"""Offline key-finding extraction from free text (the offline judge's `E`, SPEC_REASONER §3.1).
+
+A lexicon-and-negation reader: each clause that *asserts* something about a finding
+gives one `KeyFinding(key, status)`. Clauses that only announce what will be checked
+("I should examine ...", "to assess ...", questions) assert nothing and are skipped,
+so a plan is not mistaken for a positive finding.
+
+Keys are radkit finding names plus three benchmark labels that have no radkit finding
+("lung opacity", "enlarged cardiomediastinum", "pneumonia"). Anatomy and severity are
+ignored: the judge compares findings and their status, not their location.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from radkit.reasoning.labels import LABEL_MAP, Observation
+from radkit.reports.anatomy import FINDINGS
+
+# Extra surface forms; benchmark label names map to their radkit key.
+_EXTRA = {
+    "lung lesion": "nodule", "pleural effusion": "effusion", "support devices": "support device",
+    "lung opacity": "lung opacity", "lung opacities": "lung opacity", "opacity": "lung opacity",
+    "opacities": "lung opacity", "enlarged cardiomediastinum": "enlarged cardiomediastinum",
+    "cardiomediastinal silhouette is enlarged": "enlarged cardiomediastinum",
+    "widened mediastinum": "enlarged cardiomediastinum", "mediastinal widening": "enlarged cardiomediastinum",
+    "pneumonia": "pneumonia", "pneumonias": "pneumonia",
+}
+# A label key is present when any radkit finding mapped to that label is: derived from
+# LABEL_MAP so the judge and the VQA labels never disagree (CheXpert hierarchy).
+IMPLIED_BY: dict[str, frozenset[str]] = {
+    lab: frozenset({lab} | {f for f, labs in LABEL_MAP.items() if lab in labs})
+    for lab in ("lung opacity", "enlarged cardiomediastinum", "pneumonia")
+}
+
+
+def _lexicon() -> list[tuple[str, str]]:
+    lex: dict[str, str] = {}
+    for f in FINDINGS.values():
+        for syn in (f.name,) + tuple(f.synonyms):
+            lex[syn] = f.name
+    lex.pop("pneumonia", None)  # its own benchmark label, not consolidation
+    lex.update(_EXTRA)
+    # Longest surface first so "pleural effusion" wins over "effusion".
+    return sorted(lex.items(), key=lambda kv: -len(kv[0]))
+
+
+_LEX = _lexicon()
+_PATTERN = re.compile(r"\b(" + "|".join(re.escape(s) for s, _ in _LEX) + r")\b", re.I)
+_SURF = dict(_LEX)
+_NEG = re.compile(r"\b(no|not|without|absence of|absent|negative for|free of|unlikely|excluded|ruled out|"
+                  r"resolved|clear of|rather than|nor|cannot confirm|normal)\b", re.I)
+_NEG_AFTER = re.compile(r"^[^.;,]{0,25}\b(is|are|was|were|has|have)?\s*(not (seen|present|identified|visible)|"
+                        r"absent|excluded|ruled out|resolved|unlikely)\b", re.I)
+_UNC = re.compile(r"\b(possible|possibly|may|might|could|cannot be excluded|can't be excluded|suspected|"
+                  r"questionable|equivocal|likely|suggest|suggests|suggestive of|concerning for|probable)\b", re.I)
+_INTENT = re.compile(r"(\?|\b(should|assess|assessing|evaluate|evaluating|examine|examining|look for|looking for|"
+                     r"check|checking|requires analysis|determine|whether|signs of|to confirm|to exclude|"
+                     r"would (show|appear|suggest)|typically|usually|appears as|presents as)\b)", re.I)
+_SCOPE = re.compile(r"\b(?:and|with|but|plus)\b", re.I)
+_SPLIT = re.compile(r"(?<=[.;!?])\s+|\n+|\s+(?:but|however|while|whereas)\s+|(?<=:)\s+")
+
+
+@dataclass(frozen=True)
+class KeyFinding:
+    """One extracted key finding: ``key`` (radkit finding or label key) and ``status``."""
+
+    key: str
+    status: str  # "present" | "absent" | "uncertain"
+
+
+def clauses(text: str) -> list[str]:
+    """Split text into assertion-sized clauses (sentences, then contrastive conjunctions)."""
+    text = re.sub(r"</?(think|answer)>", " ", text or "")
+    return [c.strip() for c in _SPLIT.split(text) if c and c.strip()]
+
+
+def extract(text: str, skip_intent: bool = True) -> list[KeyFinding]:
+    """Key findings asserted in ``text``, one per key (the last assertion wins), in first-seen order.
+
+    Args:
+        text: free text (a report, a chain, or a model output with tags).
+        skip_intent: skip clauses that announce a check rather than assert a finding.
+    """
+    found: dict[str, str] = {}
+    for cl in clauses(text):
+        if skip_intent and _INTENT.search(cl):
+            continue
+        for m in _PATTERN.finditer(cl):
+            key = _SURF[m.group(1).lower()]
+            before = cl[max(0, m.start() - 60):m.start()]
+            # Negation scope ends at a conjunction that starts a new positive phrase.
+            before = _SCOPE.split(before)[-1]
+            after = cl[m.end():]
+            if _NEG.search(before) or _NEG_AFTER.search(after):
+                status = "absent"
+            elif _UNC.search(before) or _UNC.search(after[:40]):
+                status = "uncertain"
+            else:
+                status = "present"
+            found.pop(key, None)
+            found[key] = status
+    return [KeyFinding(k, s) for k, s in found.items()]
+
+
+def reference_from_observations(observations: list[Observation]) -> dict[str, str]:
+    """Reference map key -> status from ground-truth / structured observations (present wins)."""
+    rank = {"present": 2, "uncertain": 1, "absent": 0}
+    out: dict[str, str] = {}
+    for o in observations:
+        if o.finding in LABEL_MAP and rank.get(o.status, -1) > rank.get(out.get(o.finding, ""), -1):
+            out[o.finding] = o.status
+    return out
+
+
+def reference_from_text(text: str) -> dict[str, str]:
+    """Reference map key -> status read from report text with `extract`."""
+    return {k.key: k.status for k in extract(text, skip_intent=False)}
+
+
+def _present(ref: dict[str, str], key: str) -> str | None:
+    """Status of ``key`` in the reference, following `IMPLIED_BY`; None when unmentioned."""
+    keys = IMPLIED_BY.get(key, frozenset({key}))
+    statuses = [ref[k] for k in keys if k in ref]
+    for s in ("present", "uncertain", "absent"):
+        if s in statuses:
+            return s
+    return None
+
+
+def consistent(kf: KeyFinding, ref: dict[str, str]) -> bool:
+    """Closed-world factuality of one key finding against a reference (§3.1).
+
+    Agrees with the reference -> True; unmentioned in the reference means normal, so an
+    absent claim is True and a present/uncertain claim is False.
+    """
+    s = _present(ref, kf.key)
+    if kf.status == "absent":
+        return s in (None, "absent") or (s == "uncertain")
+    if kf.status == "uncertain":
+        return s in ("present", "uncertain")
+    return s in ("present", "uncertain")
+
+
+def support(kf: KeyFinding, chain_ref: dict[str, str]) -> str:
+    """Open-world support of one key finding by the mined chain: supported/contradicted/unsupported."""
+    s = _present(chain_ref, kf.key)
+    if s is None:
+        return "unsupported"
+    pos_claim, pos_ref = kf.status != "absent", s != "absent"
+    return "supported" if pos_claim == pos_ref else "contradicted"

@@ -1,0 +1,85 @@
+"""Model folders: round trip, strict loading with the remap table, no pickles."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from radkit.models import create_model, load_model
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_cxr, tmp_path_factory):
+    return tiny_cxr.save_pretrained(tmp_path_factory.mktemp("m") / "tiny")
+
+
+def test_folder_layout(saved):
+    names = {p.name for p in saved.iterdir()}
+    assert {"model.safetensors", "config.json", "preprocess.json", "tokenizer", "text"} <= names
+    cfg = json.loads((saved / "config.json").read_text())
+    pre = json.loads((saved / "preprocess.json").read_text())
+    assert cfg["schema_version"] == 1 and cfg["tokenizer"] == "tokenizer/"
+    assert pre["spatial_size"] == [64, 64] and pre["output_range"] == [-1.0, 1.0]
+
+
+def test_round_trip_identical_embeddings(tiny_cxr, saved):
+    tiny_cxr.eval()
+    back = load_model(saved)
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(back.encode_image(x), tiny_cxr.encode_image(x), rtol=0, atol=0)
+        torch.testing.assert_close(back.encode_text(["pleural effusion"]), tiny_cxr.encode_text(["pleural effusion"]),
+                                   rtol=0, atol=0)
+        torch.testing.assert_close(back.encode_image_anatomy(x, ["lungs", "pleura"]),
+                                   tiny_cxr.encode_image_anatomy(x, ["lungs", "pleura"]), rtol=0, atol=0)
+    assert back.fingerprint() == tiny_cxr.fingerprint()
+
+
+def _copy_with(saved, tmp_path, edit):
+    import shutil
+
+    dst = tmp_path / "edited"
+    shutil.copytree(saved, dst)
+    state = load_file(str(dst / "model.safetensors"))
+    edit(state)
+    save_file(state, str(dst / "model.safetensors"))
+    return dst
+
+
+def test_benign_position_ids_key_loads(saved, tmp_path):
+    dst = _copy_with(saved, tmp_path, lambda s: s.__setitem__(
+        "text_tower.model.embeddings.position_ids", torch.arange(64)[None]))
+    assert load_model(dst).fingerprint() == load_model(saved).fingerprint()
+
+
+def test_renamed_key_in_remap_table_loads(saved, tmp_path):
+    def rename(s):
+        s["decoder.to_fused_latent.weight"] = s.pop("decoder.out_proj.weight")
+    assert load_model(_copy_with(saved, tmp_path, rename)).fingerprint() == load_model(saved).fingerprint()
+
+
+def test_unknown_key_is_refused(saved, tmp_path):
+    dst = _copy_with(saved, tmp_path, lambda s: s.__setitem__("visual.proj", torch.zeros(2)))
+    with pytest.raises(ValueError, match=r"unexpected keys \['visual.proj'\].*KEY_REMAP"):
+        load_model(dst)
+
+
+def test_missing_key_is_refused(saved, tmp_path):
+    dst = _copy_with(saved, tmp_path, lambda s: s.pop("logit_scale"))
+    with pytest.raises(ValueError, match=r"missing keys \['logit_scale'\]"):
+        load_model(dst)
+
+
+def test_pickle_checkpoints_are_refused(tiny_cxr, tmp_path):
+    p = tmp_path / "w.pt"
+    torch.save(tiny_cxr.state_dict(), p)
+    with pytest.raises(ValueError, match="only .safetensors"):
+        create_model("radir-tiny", pretrained=str(p))
+
+
+def test_pretrained_from_folder_and_bad_tag(saved, tiny_text):
+    m = create_model("radir-tiny", pretrained=str(saved), text=tiny_text)
+    assert m.fingerprint() == load_model(saved).fingerprint()
+    with pytest.raises(KeyError, match="not a tag"):
+        create_model("radir-tiny", pretrained="mimic-cxr", text=tiny_text)

@@ -1,0 +1,95 @@
+"""Registry-wide smoke test, shipped-config validation, factory errors."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from radkit.models import create_model, get_model_config, list_models
+from radkit.models.config import config_from_dict
+from radkit.models.protocol import RetrievalModel
+from radkit.resources import resource_dirs
+
+# Base architectures shrunk to CPU size: same code path, smaller numbers.
+SHRINK = {
+    "radir-cxr-base": dict(embed_dim=64, decoder={"heads": 4, "ffn_dim": 64, "layers": 1},
+                           image={"kwargs": {"img_size": 32, "depth": 1}}, preprocess={"spatial_size": [32, 32]}),
+    "radir-ct-base": dict(embed_dim=64, decoder={"heads": 4, "ffn_dim": 64, "layers": 1},
+                          image={"kwargs": {"img_size": [32, 32, 16], "patch_size": [8, 8, 8], "dim": 64, "depth": 1,
+                                            "heads": 2}},
+                          preprocess={"spatial_size": [32, 32, 16]}),
+}
+
+
+def _cases():
+    for name in list_models():
+        raw = json.loads(next(d / f"{name}.json" for d in resource_dirs("models") if (d / f"{name}.json").exists())
+                         .read_text())
+        for mod in raw.get("modalities", {raw.get("modality")}):
+            yield name, mod
+
+
+def test_registry_lists_shipped_models():
+    assert {"radir-tiny", "radir-cxr-base", "radir-ct-base", "clip-baseline"} <= set(list_models())
+    assert list_models("radir-*") == ["radir-ct-base", "radir-cxr-base", "radir-tiny"]
+
+
+@pytest.mark.parametrize("name,modality", list(_cases()))
+def test_every_shipped_config_validates(name, modality):
+    cfg = get_model_config(name, modality=modality)
+    assert cfg.modality == modality and cfg.preprocess.modality == modality
+    assert config_from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()  # round-trips through plain dicts
+
+
+@pytest.mark.parametrize("name,modality", list(_cases()))
+def test_every_model_builds_and_forwards(name, modality, tiny_text):
+    torch.manual_seed(0)
+    model = create_model(name, modality=modality, text=tiny_text, **SHRINK.get(name, {})).eval()
+    assert isinstance(model, RetrievalModel)
+    size = model.cfg.preprocess.spatial_size
+    x = torch.randn(2, 1, *size)
+    d = model.embed_dim
+    with torch.no_grad():
+        img = model.encode_image(x)
+        txt = model.encode_text(["small left effusion", "no acute findings"])
+        cond = model.encode_image_anatomy(x, ["lungs", "pleura"])
+        out = model(x, ["a", "b"])
+    for z in (img, txt, cond, out["image_features"]):
+        assert z.shape == (2, d) and torch.isfinite(z).all()
+        torch.testing.assert_close(z.norm(dim=-1), torch.ones(2))
+    assert math.isclose(out["logit_scale"].item(), math.e, rel_tol=1e-6)  # exp(θ0 = 1)
+    if model.decoder is None:  # baseline: conditional = unconditional
+        torch.testing.assert_close(cond, img)
+    else:
+        assert not torch.allclose(cond[0], img[0])
+
+
+def test_image_tower_tokens_match_grid(tiny_cxr):
+    tokens, pooled, grid = tiny_cxr.image_features(torch.randn(3, 1, 64, 64))
+    assert tokens.shape == (3, math.prod(grid), tiny_cxr.image_tower.width) and grid == (8, 8)
+    assert pooled.shape == (3, tiny_cxr.image_tower.width)
+
+
+def test_unknown_model_lists_registered():
+    with pytest.raises(KeyError, match="radir-tiny"):
+        create_model("radir-tinyy")
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    p = tmp_path / "mine.json"
+    p.write_text(json.dumps({"modality": "cxr", "image": {"kind": "timm", "depht": 2}}))
+    with pytest.raises(KeyError, match="depht"):
+        get_model_config(p)
+
+
+def test_bad_modality_and_heads_are_refused():
+    with pytest.raises(ValueError, match="not offered"):
+        get_model_config("radir-tiny", modality="mri")
+    with pytest.raises(ValueError, match="must divide"):
+        get_model_config("radir-tiny", decoder={"heads": 5})
+
+
+def test_overrides_drop_none_and_reach_nested():
+    cfg = get_model_config("radir-tiny", embed_dim=None, **{"image.kwargs.depth": 1})
+    assert cfg.embed_dim == 64 and cfg.image.kwargs["depth"] == 1 and cfg.image.kwargs["img_size"] == 64

@@ -1,0 +1,51 @@
+"""GRPO rewards on hand-made completions, and a tiny TRL GRPO run on CPU."""
+
+import json
+
+import pytest
+
+from radkit.reasoning.rewards import FormatReward, OutcomeReward, ProcessReward, completion_text, make_rewards
+
+GOOD = "<think> There is a moderate right pleural effusion. No pneumothorax. </think><answer> A </answer>"
+WRONG = "<think> No pleural effusion. A large pneumothorax is present. </think><answer> B </answer>"
+COLS = {"answer": ["A", "A"], "task": ["binary", "binary"], "variant": ["option", "option"],
+        "positives": [json.dumps(["pleural effusion"])] * 2,
+        "gt_findings": [json.dumps([{"finding": "effusion", "status": "present"}])] * 2,
+        "process": ["We observe a right pleural effusion. No pneumothorax. The answer is A."] * 2,
+        "original_report": ["Moderate right pleural effusion. No pneumothorax."] * 2}
+
+
+def test_format_reward():
+    r = FormatReward()(completions=[GOOD, "A", "<think>x</think><answer>A</answer><answer>B</answer>",
+                                    " <think>\nok\n</think>\n<answer> B </answer>\n", "<think></think><answer>A</answer>"])
+    assert r == [1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_outcome_reward():
+    assert OutcomeReward()(completions=[GOOD, WRONG], **COLS) == [1.0, 0.0]
+    conv = [[{"role": "assistant", "content": GOOD}], [{"role": "assistant", "content": "no tags"}]]
+    assert OutcomeReward()(completions=conv, **COLS) == [1.0, 0.0]
+    assert completion_text(conv[0]) == GOOD
+
+
+def test_process_reward_rewards_faithful_reasoning():
+    good, bad = ProcessReward()(completions=[GOOD, WRONG], **COLS)
+    assert good == 1.0 and bad == 0.0
+    cols = {**COLS, "process": ["", ""]}
+    assert ProcessReward()(completions=[GOOD, GOOD], **cols) == [0.0, 0.0]  # no chain: no process reward
+    with pytest.raises(ValueError, match="valid: format"):
+        make_rewards(["style"])
+
+
+def test_grpo_tiny_run(tiny_model_dir, vqa_dir, tmp_path):
+    """One GRPO step with TRL on CPU: rewards are computed and logged, the policy is saved."""
+    from radkit.reasoning.grpo import train_grpo
+
+    out = train_grpo(str(tiny_model_dir), str(vqa_dir / "vqa.jsonl"), str(tmp_path / "grpo"), lr=1e-3,
+                     num_generations=2, batch_size=2, grad_accum=1, max_completion_length=8, max_steps=1,
+                     image_size=56, use_cpu=True, bf16=False, gradient_checkpointing=False, logging_steps=1,
+                     max_samples=4, entropy_coef=0.001)
+    log = json.loads((out / "grpo_log.json").read_text())
+    keys = set().union(*log)
+    assert {"rewards/format/mean", "rewards/outcome/mean", "rewards/process/mean"} <= keys
+    assert (out / "model.safetensors").exists()

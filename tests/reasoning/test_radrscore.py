@@ -1,0 +1,109 @@
+"""RadRScore on hand-made chains where the right score is known, outcome metrics, file scoring."""
+
+import json
+
+import pytest
+
+from radkit.reasoning.outcome import normalise_letter, outcome_score, parse_output, set_f1
+from radkit.reasoning.radrscore import JudgeResult, OfflineJudge, RecordedJudge
+from radkit.reasoning.score import score_files, score_records
+
+REPORT = ("Moderate right pleural effusion. Mild cardiomegaly. No pneumothorax. "
+          "Left lower lobe consolidation.")
+CHAIN = ["The problem requires analysis of pleural effusion, so I should examine the costophrenic angles.",
+         "From the images we observe blunting of the right costophrenic angle, consistent with pleural effusion.",
+         "The heart is enlarged, consistent with cardiomegaly.",
+         "There is consolidation in the left lower lobe.",
+         "No pneumothorax is seen.",
+         "In conclusion, the final answer is A) Yes."]
+
+
+def test_faithful_chain_scores_high():
+    pred = "<think> " + " ".join(CHAIN) + " </think><answer> A </answer>"
+    res = OfflineJudge().judge(pred, CHAIN, REPORT)
+    rc, rf, re_ = res.components()
+    assert res.gt_findings == 4 and rc == 1.0 and rf == 1.0 and re_ == 1.0
+
+
+def test_contradicting_chain_scores_low_factuality():
+    pred = ("<think> There is no pleural effusion. The heart size is normal without cardiomegaly. "
+            "A large right pneumothorax is present. </think><answer> B </answer>")
+    rc, rf, re_ = OfflineJudge().judge(pred, CHAIN, REPORT).components()
+    assert rf == 0.0 and rc == 0.0 and re_ < 0.5
+
+
+def test_half_recall_gives_half_completeness():
+    pred = "<think> There is a right pleural effusion. Cardiomegaly is present. </think><answer> A </answer>"
+    res = OfflineJudge().judge(pred, CHAIN, REPORT)
+    rc, rf, _ = res.components()
+    assert rc == pytest.approx(0.5) and rf == 1.0
+
+
+def test_closed_world_unmentioned_means_normal():
+    judge = OfflineJudge()
+    # Fracture is not in the report: calling it absent is correct, calling it present is not.
+    ok = judge.judge("<think> No fracture. </think><answer> B </answer>", CHAIN, REPORT)
+    bad = judge.judge("<think> There is a rib fracture. </think><answer> A </answer>", CHAIN, REPORT)
+    assert ok.components()[1] == 1.0 and bad.components()[1] == 0.0
+
+
+def test_zero_denominator_contributes_zero():
+    res = OfflineJudge().judge("<think> Let me look. </think><answer> A </answer>", CHAIN, REPORT)
+    assert res.pred_findings == 0 and res.components()[1] == 0.0
+    assert JudgeResult(0, 0, 0, 0, 0, 0).components() == (0.0, 0.0, 0.0)
+
+
+def _recorded(rec, correct, n_pred, eff, ineff, gt=4, pred="<think> x </think><answer> A </answer>"):
+    return {"question": "Q", "answer": "<answer> A </answer>", "pred": pred, "reason_steps": "chain",
+            "original_report": "r", "gt_key_finding": {"key_conclusion": [{"observation": "o"}] * gt},
+            "pred_key_finding": {"key_conclusion": [{"observation": "o"}] * n_pred},
+            "recall_res": {"recalled_count": rec}, "precision_res": {"correct_count": correct},
+            "efficiency": {"effective_count": eff, "ineffective_count": ineff}}
+
+
+def test_recorded_judge_and_aggregation(tmp_path):
+    recs = [_recorded(2, 3, 4, 1, 1), _recorded(4, 0, 0, 0, 0),  # zero denominators count as 0
+            {**_recorded(1, 1, 1, 1, 1), "efficiency": {"effective_count": 1}},  # unparsable -> dropped
+            _recorded(1, 1, 1, 1, 1, pred="no tags at all")]
+    rows = score_records(recs, RecordedJudge(), group="mimic_binary")
+    row = rows["mimic_binary"]
+    assert row["judged"] == 3 and row["dropped"] == 1
+    assert row["R_c"] == pytest.approx((0.5 + 1.0 + 0.25) / 3)
+    assert row["R_f"] == pytest.approx((0.75 + 0.0 + 1.0) / 3)
+    assert row["R_e"] == pytest.approx((0.5 + 0.0 + 0.5) / 3)
+    assert row["accuracy"] == pytest.approx(3 / 4) and row["malformed"] == 1
+    path = tmp_path / "mimic_binary_evaluation_res.json"
+    path.write_text(json.dumps(recs))
+    out = score_files([path], RecordedJudge(), progress=False)
+    assert out["tasks"]["mimic_binary"]["R_c"] == pytest.approx(row["R_c"])
+
+
+def test_offline_agreement_with_recorded():
+    pred = "<think> " + " ".join(CHAIN) + " </think><answer> A </answer>"
+    recs = [{**_recorded(4, 4, 4, 6, 0, pred=pred), "reason_steps": CHAIN, "original_report": REPORT},
+            {**_recorded(0, 0, 3, 0, 3, pred="<think> No effusion. Large pneumothorax. </think><answer> B </answer>"),
+             "reason_steps": CHAIN, "original_report": REPORT}]
+    rows = score_records(recs, OfflineJudge(), group="t", compare_recorded=True)
+    agr = rows["t"]["agreement"]
+    assert agr["R_f"]["pearson"] == pytest.approx(1.0) and agr["R_c"]["n"] == 2
+
+
+def test_parse_output_problems():
+    assert parse_output("<think> a </think><answer> B </answer>").problem == ""
+    assert parse_output("B").problem == "no answer tag"
+    assert parse_output("<think>a</think><answer>A</answer><answer>B</answer>").problem == "multiple answers"
+    assert parse_output("<think> </think><answer> A </answer>").problem == "empty think"
+    assert parse_output("system ... user ... assistant\n<think>x</think><answer> C) </answer>").answer == "C)"
+
+
+def test_outcome_scores():
+    assert normalise_letter(" b). ") == "B"
+    assert outcome_score("B)", {"answer": "<answer> B </answer>", "variant": "option"}) == 1.0
+    assert outcome_score("A", {"answer": "B", "variant": "option"}) == 0.0
+    assert outcome_score(None, {"answer": "B"}) == 0.0
+    assert outcome_score("Yes, there is.", {"answer": "Yes", "variant": "no_option", "task": "binary"}) == 1.0
+    item = {"answer": "pleural effusion, cardiomegaly", "task": "anomaly", "variant": "no_option",
+            "positives": ["cardiomegaly", "pleural effusion"]}
+    assert outcome_score("effusion and cardiomegaly", item) == 1.0
+    assert outcome_score("cardiomegaly", item) == pytest.approx(2 / 3)
+    assert set_f1(set(), set()) == 1.0 and set_f1({"a"}, set()) == 0.0
