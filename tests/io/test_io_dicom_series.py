@@ -4,12 +4,17 @@ import os
 import shutil
 
 import nibabel as nib
+import sys
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
-from io_dicom_builders import SeriesSpec
 
 from radkit.io import read_image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from io_dicom_builders import SeriesSpec, write_series  # noqa: E402
 
 SLOPE, INTER = 2.0, -1024.0
 AXIAL = SeriesSpec(row=(1, 0, 0), col=(0, 1, 0), spacing_rc=(0.7, 0.8), origin=(-20.0, 15.0, 100.0), step=(0, 0, 2.5))
@@ -28,7 +33,7 @@ def _assert_world_consistent(img, stored, spec, hu=True):
         assert img.array[idx] == expected[spec.native_index(world)], idx
 
 
-def test_axial_series_shuffled_files(tmp_path, write_series):
+def test_axial_series_shuffled_files(tmp_path):
     stored = _stored()
     write_series(tmp_path / "s", stored, AXIAL, slope=SLOPE, intercept=INTER, thickness=5.0)
     img = read_image(tmp_path / "s")
@@ -46,7 +51,7 @@ def test_axial_series_shuffled_files(tmp_path, write_series):
     np.testing.assert_allclose(corner[:3], [20.0, -15.0, 100.0])
 
 
-def test_raw_returns_stored_int16_with_rescale_in_meta(tmp_path, write_series):
+def test_raw_returns_stored_int16_with_rescale_in_meta(tmp_path):
     stored = _stored()
     write_series(tmp_path / "s", stored, AXIAL, slope=SLOPE, intercept=INTER)
     raw = read_image(tmp_path / "s", raw=True)
@@ -62,7 +67,7 @@ def test_raw_returns_stored_int16_with_rescale_in_meta(tmp_path, write_series):
     (SeriesSpec((0, 1, 0), (0, 0, -1), (0.6, 0.9), (-30.0, 0, 0), (1.5, 0, 0)), (1.5, 0.9, 0.6)),  # sagittal
     (SeriesSpec((1, 0, 0), (0, 0, -1), (0.6, 0.9), (0, -40.0, 0), (0, 2.0, 0)), (0.9, 2.0, 0.6)),  # coronal
 ])
-def test_other_orientations_become_ras(tmp_path, write_series, spec, spacing):
+def test_other_orientations_become_ras(tmp_path, spec, spacing):
     stored = _stored(shape=(4, 3, 5), seed=1)
     write_series(tmp_path / "s", stored, spec, slope=SLOPE, intercept=INTER)
     img = read_image(tmp_path / "s")
@@ -71,7 +76,7 @@ def test_other_orientations_become_ras(tmp_path, write_series, spec, spacing):
     _assert_world_consistent(img, stored, spec)
 
 
-def test_oblique_series_read_with_flag_and_canonical_refuses(tmp_path, write_series):
+def test_oblique_series_read_with_flag_and_canonical_refuses(tmp_path):
     t = np.radians(25)
     spec = SeriesSpec((np.cos(t), np.sin(t), 0), (-np.sin(t), np.cos(t), 0), (0.7, 0.8), (0, 0, 0), (0, 0, 2.0))
     stored = _stored(shape=(4, 3, 5), seed=2)
@@ -83,7 +88,7 @@ def test_oblique_series_read_with_flag_and_canonical_refuses(tmp_path, write_ser
         img.canonical()
 
 
-def test_per_slice_rescale_applied_and_raw_refused(tmp_path, write_series):
+def test_per_slice_rescale_applied_and_raw_refused(tmp_path):
     stored = _stored(shape=(3, 3, 4), seed=3)
     paths = write_series(tmp_path / "s", stored, AXIAL, slope=SLOPE, intercept=INTER)
     ds = pydicom.dcmread(paths[2])

@@ -1,11 +1,16 @@
 """Bad CT series are refused with a message naming the offending file(s) and the fix."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
-from io_dicom_builders import SeriesSpec
 
 from radkit.io import read_image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from io_dicom_builders import SeriesSpec, write_series  # noqa: E402
 
 AXIAL = SeriesSpec(row=(1, 0, 0), col=(0, 1, 0), spacing_rc=(0.7, 0.7), origin=(0, 0, 0), step=(0, 0, 2.0))
 
@@ -14,7 +19,7 @@ def _stored(n=6):
     return np.random.default_rng(5).integers(0, 2000, size=(4, 4, n)).astype(np.int16)
 
 
-def test_mixed_series_names_both_uids(tmp_path, write_series):
+def test_mixed_series_names_both_uids(tmp_path):
     write_series(tmp_path, _stored(), AXIAL, series_uid="1.2.826.0.1.1")
     extra = SeriesSpec((1, 0, 0), (0, 1, 0), (0.7, 0.7), (0, 0, 1.0), (0, 0, 2.0))
     paths = write_series(tmp_path / "tmp", _stored(2), extra, series_uid="1.2.826.0.1.2")
@@ -24,14 +29,14 @@ def test_mixed_series_names_both_uids(tmp_path, write_series):
         read_image(tmp_path)
 
 
-def test_missing_slice_names_neighbours(tmp_path, write_series):
+def test_missing_slice_names_neighbours(tmp_path):
     paths = write_series(tmp_path, _stored(), AXIAL)
     paths[3].unlink()
     with pytest.raises(ValueError, match=rf"gap of 4\.000 mm between {paths[2].name} and {paths[4].name}.*1 slice\(s\) missing.*Fix"):
         read_image(tmp_path)
 
 
-def test_duplicate_position_names_both_files(tmp_path, write_series):
+def test_duplicate_position_names_both_files(tmp_path):
     paths = write_series(tmp_path, _stored(), AXIAL)
     ds = pydicom.dcmread(paths[1])
     ds.SOPInstanceUID = pydicom.uid.generate_uid()
@@ -41,7 +46,7 @@ def test_duplicate_position_names_both_files(tmp_path, write_series):
     assert paths[1].name in str(info.value) and "copy_of_slice1.dcm" in str(info.value)
 
 
-def test_inconsistent_orientation_names_the_file(tmp_path, write_series):
+def test_inconsistent_orientation_names_the_file(tmp_path):
     paths = write_series(tmp_path, _stored(), AXIAL)
     ds = pydicom.dcmread(paths[4])
     ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
@@ -51,7 +56,7 @@ def test_inconsistent_orientation_names_the_file(tmp_path, write_series):
         read_image(tmp_path)
 
 
-def test_truncated_slice_names_the_file(tmp_path, write_series):
+def test_truncated_slice_names_the_file(tmp_path):
     paths = write_series(tmp_path, _stored(), AXIAL)
     data = paths[2].read_bytes()
     paths[2].write_bytes(data[: len(data) - 20])
@@ -59,7 +64,7 @@ def test_truncated_slice_names_the_file(tmp_path, write_series):
         read_image(tmp_path)
 
 
-def test_slice_without_pixel_data_names_the_file(tmp_path, write_series):
+def test_slice_without_pixel_data_names_the_file(tmp_path):
     paths = write_series(tmp_path, _stored(), AXIAL)
     ds = pydicom.dcmread(paths[0])
     del ds.PixelData
@@ -68,7 +73,7 @@ def test_slice_without_pixel_data_names_the_file(tmp_path, write_series):
         read_image(tmp_path)
 
 
-def test_missing_geometry_names_the_file(tmp_path, write_series):
+def test_missing_geometry_names_the_file(tmp_path):
     paths = write_series(tmp_path, _stored(), AXIAL)
     ds = pydicom.dcmread(paths[5])
     del ds.ImagePositionPatient
@@ -81,7 +86,7 @@ def test_missing_geometry_names_the_file(tmp_path, write_series):
     (100.0, -1024.0, None, r"Hounsfield.*outside the plausible"),  # slope far too large
     (1.0, -1024.0, 500, r"every voxel equals -524"),  # blank volume
 ])
-def test_intensity_contradicting_units_refused(tmp_path, write_series, slope, intercept, fill, match):
+def test_intensity_contradicting_units_refused(tmp_path, slope, intercept, fill, match):
     stored = _stored() if fill is None else np.full((4, 4, 6), fill, np.int16)
     write_series(tmp_path, stored, AXIAL, slope=slope, intercept=intercept)
     with pytest.raises(ValueError, match=match):
