@@ -38,8 +38,7 @@ def load_image(image, modality: str | None = None):
     if hasattr(image, "array"):
         return image
     if isinstance(image, (np.ndarray, torch.Tensor)):
-        arr = np.asarray(image)
-        return SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality, meta={})
+        return _plain_image(np.asarray(image), modality, {})
     path = Path(image)
     if not path.exists():
         raise FileNotFoundError(f"image {path} not found; pass an existing file, a DICOM series folder or an array")
@@ -56,8 +55,15 @@ def load_image(image, modality: str | None = None):
 
         with PILImage.open(path) as im:
             arr = np.asarray(im.convert("L"), dtype=np.float32)
-    return SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality,
-                           meta={"path": str(path)})
+    return _plain_image(arr, modality, {"path": str(path)})
+
+
+def _plain_image(arr: np.ndarray, modality: str | None, meta: dict):
+    """An Image-like record for arrays (no header: unit spacing, identity affine)."""
+    img = SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), meta=meta)
+    if modality is not None:  # without one, the model's own modality applies
+        img.modality = modality
+    return img
 
 
 def model_device(model) -> torch.device:
