@@ -176,3 +176,21 @@ def embed_studies(model, studies: Sequence, anatomies: Sequence[str] = (), repor
     if not parts:
         return Embeddings([], {k: np.zeros((0, model.embed_dim), np.float32) for k in spaces})
     return Embeddings([s.study_id for s in studies], {k: np.concatenate([p[k] for p in parts]) for k in spaces})
+
+
+@torch.inference_mode()
+def embed_images(model, images: Sequence, anatomy: str | None = None, batch_size: int = 16,
+                 modality: str | None = None, progress: bool = False) -> np.ndarray:
+    """Image embeddings (global, or conditioned on one anatomy) of paths/arrays/Images.
+
+    Returns:
+        (n, D) float32, L2-normalised.
+    """
+    from tqdm.auto import tqdm
+
+    dev, out = model_device(model), []
+    for b in tqdm(range(0, len(images), batch_size), desc=f"embedding {anatomy or 'images'}", disable=not progress):
+        px = torch.stack([model.preprocess_image(load_image(x, modality)) for x in images[b:b + batch_size]]).to(dev)
+        z = model.encode_image(px) if anatomy is None else model.encode_image_anatomy(px, [anatomy] * len(px))
+        out.append(z.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)
