@@ -285,15 +285,24 @@ class Retriever:
         if len(self.store.spaces[space]) == 0:
             raise ValueError(f"index {self.index_dir} is empty; add studies with `radkit index add`")
         z = self._encode(queries if images is not None else None, queries if texts is not None else None, anatomy)
-        scores, ids = self.store.search(space, z, int(k), where)
-        items = self.store.items
+        return self.search_vectors(z, space, k, where, anatomy=anatomy, target=target)
+
+    def search_vectors(self, queries: np.ndarray, space: str = "image", k: int = 10, where=None,
+                       anatomy: str | None = None, target: str = "image") -> list[list[Hit]]:
+        """Search with precomputed query embeddings (Q, D), L2-normalised, in one space
+        ("image", "report" or "anatomy:<name>"); one list of hits per query."""
+        scores, ids = self.store.search(space, np.asarray(queries, np.float32), int(k), where)
+        cols = self.store.columns(ids)
+        sid, rep, img = cols["study_id"], cols["report"], cols["image_path"]
+        sc = np.clip(scores, -1.0, 1.0).tolist()
         out = []
-        for srow, irow in zip(scores, ids):
-            hits = []
-            for rank, (s, i) in enumerate(((s, i) for s, i in zip(srow, irow) if i >= 0), 1):
-                it = items.loc[int(i)]
-                hits.append(Hit(str(it.study_id), float(np.clip(s, -1.0, 1.0)), rank, str(it.report or ""),
-                                it.image_path, anatomy, target))
+        for q in range(ids.shape[0]):
+            hits, rank = [], 0
+            for j in range(ids.shape[1]):
+                if ids[q, j] < 0:  # FAISS pads with -1 when fewer than k results exist
+                    continue
+                rank += 1
+                hits.append(Hit(str(sid[q, j]), sc[q][j], rank, str(rep[q, j] or ""), img[q, j], anatomy, target))
             out.append(hits)
         return out
 
