@@ -24,6 +24,8 @@ _LAZY = {
     "write_manifest": "radkit.data.manifest",
     "synthesize": "radkit.data.synth",
     "structure_report": "radkit.reports.structure",
+    "Retriever": "radkit.retrieval",
+    "Hit": "radkit.retrieval",
 }
 
 __all__ = ["__version__", *_LAZY]
