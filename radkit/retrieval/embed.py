@@ -38,8 +38,7 @@ def load_image(image, modality: str | None = None):
     if hasattr(image, "array"):
         return image
     if isinstance(image, (np.ndarray, torch.Tensor)):
-        arr = np.asarray(image)
-        return SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality, meta={})
+        return _plain_image(np.asarray(image), modality, {})
     path = Path(image)
     if not path.exists():
         raise FileNotFoundError(f"image {path} not found; pass an existing file, a DICOM series folder or an array")
@@ -56,8 +55,15 @@ def load_image(image, modality: str | None = None):
 
         with PILImage.open(path) as im:
             arr = np.asarray(im.convert("L"), dtype=np.float32)
-    return SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality,
-                           meta={"path": str(path)})
+    return _plain_image(arr, modality, {"path": str(path)})
+
+
+def _plain_image(arr: np.ndarray, modality: str | None, meta: dict):
+    """An Image-like record for arrays (no header: unit spacing, identity affine)."""
+    img = SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), meta=meta)
+    if modality is not None:  # without one, the model's own modality applies
+        img.modality = modality
+    return img
 
 
 def model_device(model) -> torch.device:
@@ -170,3 +176,21 @@ def embed_studies(model, studies: Sequence, anatomies: Sequence[str] = (), repor
     if not parts:
         return Embeddings([], {k: np.zeros((0, model.embed_dim), np.float32) for k in spaces})
     return Embeddings([s.study_id for s in studies], {k: np.concatenate([p[k] for p in parts]) for k in spaces})
+
+
+@torch.inference_mode()
+def embed_images(model, images: Sequence, anatomy: str | None = None, batch_size: int = 16,
+                 modality: str | None = None, progress: bool = False) -> np.ndarray:
+    """Image embeddings (global, or conditioned on one anatomy) of paths/arrays/Images.
+
+    Returns:
+        (n, D) float32, L2-normalised.
+    """
+    from tqdm.auto import tqdm
+
+    dev, out = model_device(model), []
+    for b in tqdm(range(0, len(images), batch_size), desc=f"embedding {anatomy or 'images'}", disable=not progress):
+        px = torch.stack([model.preprocess_image(load_image(x, modality)) for x in images[b:b + batch_size]]).to(dev)
+        z = model.encode_image(px) if anatomy is None else model.encode_image_anatomy(px, [anatomy] * len(px))
+        out.append(z.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)

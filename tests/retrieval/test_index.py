@@ -30,8 +30,9 @@ def exact_topk(base, queries, k):
     return np.argsort(-sims, axis=1, kind="stable")[:, :k], sims
 
 
-# Observed recall@10 vs Flat (n=3000, d=64, 100 queries, seed 0): flat 1.000, hnsw 0.977, ivfpq 0.879.
-FLOORS = {"flat": 0.999, "hnsw": 0.95, "ivfpq": 0.80}
+# Observed recall@10 vs Flat (n=3000, d=64, 100 queries, seed 0): flat 1.000, hnsw 0.977,
+# ivfpq 0.975 with refine 8 (0.879 without re-scoring).
+FLOORS = {"flat": 0.999, "hnsw": 0.95, "ivfpq": 0.90}
 
 
 def test_shipped_recipes_are_listed():
@@ -52,6 +53,8 @@ def test_recipe_recall_vs_flat(name):
     assert recall >= FLOORS[name]
     if name == "flat":  # exact: scores equal inner products
         np.testing.assert_allclose(scores, np.take_along_axis(sims, truth, 1), rtol=1e-5, atol=1e-5)
+    if recipe.refine > 1 or name != "ivfpq":  # re-scored (or uncompressed): scores are exact cosines
+        np.testing.assert_allclose(scores, np.take_along_axis(sims, got - 1000, 1), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", RECIPES)
