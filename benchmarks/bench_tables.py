@@ -118,7 +118,8 @@ def main() -> None:
         t_anchor = time.perf_counter() - t0
         del out2
     rate = pairs / t_sim
-    proj = TARGET_N ** 2 / rate
+    # features are O(N), pairs O(N^2): project each with its own exponent
+    proj = t_feat * TARGET_N / n + (t_sim - t_feat) * (TARGET_N / n) ** 2
     print(f"N={n} ({feats.n_unique} unique feature sets) {args.modality} dtype={args.dtype} "
           f"workers={args.workers or 'auto'} block={args.block}")
     print(f"structure {t_struct:.1f}s ({n / t_struct:.0f} reports/s, "
