@@ -24,8 +24,9 @@ def _ct_reference(_ext, volume, plan, slope, intercept, lo, hi) -> torch.Tensor:
 
 
 CT_BACKENDS = [
-    Backend("cuda", "ct_preprocess", ("cuda",), (torch.int16,), "cuda", _ct_compiled),
-    Backend("cpu", "ct_preprocess", ("cpu",), (torch.int16,), "cpu", _ct_compiled),
+    # int16: stored values (+ slope/intercept); float32: HU arrays as radkit.io returns them
+    Backend("cuda", "ct_preprocess", ("cuda",), (torch.int16, torch.float32), "cuda", _ct_compiled),
+    Backend("cpu", "ct_preprocess", ("cpu",), (torch.int16, torch.float32), "cpu", _ct_compiled),
     Backend("reference", "ct_preprocess", ("cpu", "cuda"), None, None, _ct_reference),
 ]
 
@@ -53,7 +54,7 @@ def ct_preprocess(volume: Any, spacing_in: Sequence[float] | None = None, affine
                   mode: str = "minmax", backend: str | None = None) -> torch.Tensor:
     """Fused CT preprocessing: HU rescale, RAS reorientation, trilinear resampling, window, crop/pad.
 
-    Each output voxel is computed directly from the int16 input (crop/pad offset -> resampled
+    Each output voxel is computed directly from the int16 (or float32) input (crop/pad offset -> resampled
     coordinate -> input coordinate through the flips/permutation -> trilinear gather -> HU ->
     window), so no intermediate volume exists. Semantics, conventions and arguments:
     :func:`radkit.ops.reference.ct_preprocess_ref` (matches the MONAI Orientation/Spacing/

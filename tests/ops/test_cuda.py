@@ -32,6 +32,9 @@ def test_cuda_ct_preprocess_matches_reference():
     aff = np.array([[0, -0.7, 0, 5], [0, 0, 2.5, 1], [-0.8, 0, 0, 2], [0, 0, 0, 1.0]])
     got = ops.ct_preprocess(v.cuda(), affine=aff, out_shape=(20, 31, 17), backend="cuda")
     torch.testing.assert_close(got.cpu(), ct_preprocess_ref(v, affine=aff, out_shape=(20, 31, 17)), atol=1e-6, rtol=0)
+    hu = v.float() * 0.5 - 3.25  # float32 HU input (radkit.io's default CT array)
+    got = ops.ct_preprocess(hu.cuda(), affine=aff, out_shape=(20, 31, 17), backend="cuda")
+    torch.testing.assert_close(got.cpu(), ct_preprocess_ref(hu, affine=aff, out_shape=(20, 31, 17)), atol=1e-6, rtol=0)
 
 
 @pytest.mark.gpu
