@@ -28,7 +28,9 @@ cudaError_t ct_preprocess_cuda(const T* in, int64_t batch, int64_t in_numel,
                                const CtAxis* axes, CtWindow win, float* out, cudaStream_t stream);
 cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t ld, int64_t base,
                             const bool* mask, int64_t mask_qstride, float* run_s,
-                            int32_t* run_i, int k, int K, cudaStream_t stream);
+                            int32_t* run_i, int k, int K, float* part_s, int32_t* part_i, int S,
+                            cudaStream_t stream);
+int topk_split_count(int64_t Q, int64_t T, int K);
 #endif
 }  // namespace radkit
 
@@ -116,6 +118,10 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
     auto run_s = torch::full({Q, K}, -std::numeric_limits<float>::infinity(), f32);
     auto run_i = torch::full({Q, K}, -1, queries.options().dtype(torch::kInt32));
     auto stream = c10::cuda::getCurrentCUDAStream().stream();
+    // few queries: each tile is split across several blocks per query (scratch for their lists)
+    const int s_max = radkit::topk_split_count(Q, std::min(tile, N), (int)K);
+    auto part_s = torch::empty({s_max > 1 ? Q * s_max * K : 0}, f32);
+    auto part_i = torch::empty({s_max > 1 ? Q * s_max * K : 0}, queries.options().dtype(torch::kInt32));
     for (int64_t base = 0; base < N; base += tile) {
       const int64_t T = std::min(tile, N - base);
       auto dbt = database.narrow(0, base, T);
@@ -125,7 +131,8 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
       auto err = radkit::topk_merge_cuda(sc.data_ptr<float>(), Q, T, T, base,
                                          has_mask ? mask.data_ptr<bool>() : nullptr, mask_qstride,
                                          run_s.data_ptr<float>(), run_i.data_ptr<int32_t>(),
-                                         (int)k, (int)K, stream);
+                                         (int)k, (int)K, part_s.data_ptr<float>(), part_i.data_ptr<int32_t>(),
+                                         std::min(s_max, radkit::topk_split_count(Q, T, (int)K)), stream);
       TORCH_CHECK(err == cudaSuccess, "similarity_topk CUDA merge failed: ", cudaGetErrorString(err));
     }
     return {run_s.narrow(1, 0, k).contiguous(), run_i.narrow(1, 0, k).to(torch::kInt64)};

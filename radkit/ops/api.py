@@ -82,8 +82,12 @@ def ct_preprocess(volume: Any, spacing_in: Sequence[float] | None = None, affine
     return out[0] if single else out
 
 
-def _default_tile(nq: int) -> int:
-    # keep the (Q, tile) fp32 score block near 16 MB; a 1 MB block (4096-16384 rows) was not
+def _default_tile(nq: int, device: torch.device) -> int:
+    if device.type == "cuda":
+        # GPU: a (Q, tile) block up to 64 MB, so a Q = 1 search over 1M rows is one GEMV and one
+        # split top-k pass over all SMs instead of many small launches
+        return int(min(1 << 20, max(4096, (1 << 24) // max(nq, 1))))
+    # CPU: keep the (Q, tile) fp32 score block near 16 MB; a 1 MB block (4096-16384 rows) was not
     # reliably faster on the shared 2-core machine (benchmarks/RESULTS.md)
     return int(min(65536, max(1024, (1 << 22) // max(nq, 1))))
 
@@ -101,14 +105,15 @@ def similarity_topk(queries: Any, database: Any, k: int, mask: Any = None, tile:
         database: (N, D), same dtype and device as ``queries`` for the compiled backends.
         k: results per query (<= 4096 on CUDA).
         mask: None, bool (N,) or (Q, N) (True = allowed), or 1-D integer allowed ids.
-        tile: database rows per tile (default: about 16 MB of fp32 scores, 1024-65536 rows).
+        tile: database rows per tile (default: about 16 MB of fp32 scores, 1024-65536 rows, on CPU;
+            up to 64 MB, 4096-1M rows, on CUDA).
         backend: force ``"cuda"``, ``"cpu"`` or ``"reference"``.
 
     Returns:
         scores (Q, k) float32 and indices (Q, k) int64 ((k,) each for a 1-D query).
     """
     q, db, m, single = topk_inputs(queries, database, k, mask)
-    tile = int(tile) if tile else _default_tile(q.shape[0])
+    tile = int(tile) if tile else _default_tile(q.shape[0], q.device)
     if tile < 1:
         raise ValueError(f"tile must be a positive number of database rows, got {tile}")
     # mixed query/database dtypes: only the reference accepts them
