@@ -101,13 +101,12 @@ class FlatTopK:
         if self._db is None or self.ntotal == 0:
             return self._padding(q.shape[0], int(k), as_numpy)
         q = q.to(device=self._db.device, dtype=self._db.dtype)
-        mask = self._mask(allowed_ids)
-        if mask is not None and mask.dim() == 1 and int(mask.sum()) < SUBSET_FRACTION * self.ntotal:
+        mask, ids = self._allowed(allowed_ids)
+        if ids is not None and ids.numel() == 0:
+            return self._padding(q.shape[0], int(k), as_numpy)
+        if ids is not None:
             # few allowed ids: score only those rows (as faiss's selector does). Ids are gathered in
             # ascending order, so "lower subset index" = "lower id" and the tie policy is unchanged.
-            ids = torch.nonzero(mask).flatten()
-            if ids.numel() == 0:
-                return self._padding(q.shape[0], int(k), as_numpy)
             s, i = similarity_topk(q, self._db.index_select(0, ids), int(k), backend=self.backend)
             i = torch.where(i >= 0, ids[i.clamp(min=0)], i)
         else:
@@ -124,22 +123,30 @@ class FlatTopK:
         i = torch.full((nq, k), -1, dtype=torch.int64, device=dev)
         return (s.cpu().numpy(), i.cpu().numpy()) if as_numpy else (s, i)
 
-    def _mask(self, allowed_ids: Any) -> torch.Tensor | None:
+    def _allowed(self, allowed_ids: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(bool mask for similarity_topk, None) or (None, sorted unique ids to gather); (None, None): all."""
         if allowed_ids is None:
-            return None
+            return None, None
         if isinstance(allowed_ids, (list, tuple, range)):  # [] would become float64
             allowed_ids = np.asarray(allowed_ids, dtype=np.int64 if len(allowed_ids) == 0 else None)
         m = as_tensor(allowed_ids, "allowed_ids")
+        dev = self._db.device
         if m.dtype == torch.bool:
-            return m.to(self._db.device)
+            return m.to(dev), None
         if m.is_floating_point() or m.dim() != 1:
             raise ValueError(f"allowed_ids must be 1-D integer ids or a bool mask (N,)/(Q, N), got {m.dtype} "
                              f"shape {tuple(m.shape)}")
-        ids = m.to(device=self._db.device, dtype=torch.int64)
-        ids = ids[(ids >= 0) & (ids < self.ntotal)]  # faiss: unknown ids simply match nothing
-        mask = torch.zeros(self.ntotal, dtype=torch.bool, device=self._db.device)
+        if m.device.type == "cpu":  # numpy: no thread-pool round trips for these small ops
+            a = np.unique(m.numpy().astype(np.int64, copy=False))
+            ids = torch.from_numpy(a[(a >= 0) & (a < self.ntotal)]).to(dev)  # faiss: unknown ids match nothing
+        else:
+            ids = torch.unique(m.to(device=dev, dtype=torch.int64))
+            ids = ids[(ids >= 0) & (ids < self.ntotal)]
+        if ids.numel() < SUBSET_FRACTION * self.ntotal:
+            return None, ids
+        mask = torch.zeros(self.ntotal, dtype=torch.bool, device=dev)
         mask[ids] = True
-        return mask
+        return mask, None
 
 
 def _descending_ids_within_ties(s: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
