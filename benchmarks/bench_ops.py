@@ -1,6 +1,6 @@
 """Benchmark radkit.ops against MONAI / faiss / torch anchors measured in the same run.
 
-    python benchmarks/bench_ops.py [--n 500000] [--skip-topk] [--skip-ct]
+    python benchmarks/bench_ops.py [--n 500000] [--flat-n 100000] [--skip-topk] [--skip-ct] [--skip-flat]
 
 Prints times (best of --repeat) and ratios. GPU rows run only when CUDA is available,
 otherwise they print "not measured (no GPU)".
@@ -92,8 +92,63 @@ def bench_topk(n: int, d: int, k: int, repeat: int) -> None:
         print(f"  Q={nq:<4} faiss {t_faiss * 1e3:8.1f} ms  torch mm+topk {t_torch * 1e3:8.1f} ms  "
               f"cpu fp32 {t_cpu * 1e3:8.1f} ms  cpu bf16 {t_bf * 1e3:8.1f} ms  "
               f"faiss/cpu = {t_faiss / t_cpu:4.2f}x  torch/cpu = {t_torch / t_cpu:4.2f}x")
-    print("  GPU rows (bf16 vs faiss-gpu / torch): " + ("run on a GPU machine" if torch.cuda.is_available()
-                                                      else "not measured (no GPU)"))
+    if not torch.cuda.is_available():
+        print("  GPU rows (bf16 vs faiss-gpu / torch): not measured (no GPU)")
+        return
+    dbg, dbg16 = db.cuda(), db_bf16.cuda()
+    gpu_index = None
+    if hasattr(faiss, "StandardGpuResources"):
+        res = faiss.StandardGpuResources()
+        gpu_index = faiss.index_cpu_to_gpu(res, 0, index)
+    for nq in (1, 16, 256):
+        q = torch.randn(nq, d, generator=g)
+        q = (q / q.norm(dim=1, keepdim=True)).cuda()
+        t_torch = best(lambda: torch.topk(q @ dbg.T, k, dim=1), repeat)
+        t_cuda = best(lambda: ops.similarity_topk(q.to(torch.bfloat16), dbg16, k, backend="cuda"), repeat)
+        anchor, name = t_torch, "torch"
+        line = ""
+        if gpu_index is not None:
+            qn = q.cpu().numpy()
+            t_fg = best(lambda: gpu_index.search(qn, k), repeat)
+            line = f"faiss-gpu {t_fg * 1e3:7.2f} ms  "
+            anchor, name = (t_fg, "faiss-gpu") if t_fg < t_torch else (t_torch, "torch")
+        print(f"  GPU Q={nq:<4} {line}torch mm+topk {t_torch * 1e3:7.2f} ms  cuda bf16 {t_cuda * 1e3:7.2f} ms  "
+              f"faster anchor ({name})/cuda = {anchor / t_cuda:4.2f}x (target >= 1.5)")
+
+
+def bench_flat(n: int, d: int, k: int, repeat: int) -> None:
+    """FlatTopK (radkit.ops.flat_search) vs faiss IndexFlatIP, plain and IDSelectorBatch-filtered."""
+    import faiss
+
+    from radkit.ops import FlatTopK
+
+    rng = np.random.default_rng(1)
+    db = rng.standard_normal((n, d)).astype(np.float32)
+    db /= np.linalg.norm(db, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(d)
+    index.add(db)
+    flat = FlatTopK(db)
+    allowed = rng.choice(n, size=n // 10, replace=False).astype(np.int64)
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+    print(f"FlatTopK vs faiss IndexFlatIP, {n} x {d} float32, k={k} (numpy in/out, as faiss)")
+    for nq in (1, 16, 256):
+        q = rng.standard_normal((nq, d)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        t_f = best(lambda: index.search(q, k), repeat)
+        t_r = best(lambda: flat.search(q, k), repeat)
+        t_ff = best(lambda: index.search(q, k, params=params), repeat)
+        t_rf = best(lambda: flat.search(q, k, allowed_ids=allowed), repeat)
+        print(f"  Q={nq:<4} faiss {t_f * 1e3:7.1f} ms  FlatTopK {t_r * 1e3:7.1f} ms  faiss/FlatTopK = {t_f / t_r:4.2f}x"
+              f" | 10% allowed ids: faiss {t_ff * 1e3:7.1f} ms  FlatTopK {t_rf * 1e3:7.1f} ms  "
+              f"faiss/FlatTopK = {t_ff / t_rf:4.2f}x")
+    if torch.cuda.is_available():
+        gflat = FlatTopK(torch.from_numpy(db).cuda().to(torch.bfloat16))
+        for nq in (1, 16, 256):
+            q = torch.from_numpy(rng.standard_normal((nq, d)).astype(np.float32)).cuda()
+            t_g = best(lambda: gflat.search(q, k), repeat)
+            print(f"  GPU Q={nq:<4} FlatTopK bf16 {t_g * 1e3:7.2f} ms")
+    else:
+        print("  GPU rows: not measured (no GPU)")
 
 
 def main() -> None:
@@ -104,6 +159,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-ct", action="store_true")
     p.add_argument("--skip-topk", action="store_true")
+    p.add_argument("--flat-n", type=int, default=100_000, help="database rows for the FlatTopK vs faiss rows")
+    p.add_argument("--skip-flat", action="store_true")
     a = p.parse_args()
     date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
     print(f"{date} | {platform.node()} | {platform.processor() or platform.machine()} | "
@@ -112,6 +169,8 @@ def main() -> None:
         bench_ct(a.repeat)
     if not a.skip_topk:
         bench_topk(a.n, a.d, a.k, a.repeat)
+    if not a.skip_flat:
+        bench_flat(a.flat_n, a.d, a.k, a.repeat)
 
 
 if __name__ == "__main__":

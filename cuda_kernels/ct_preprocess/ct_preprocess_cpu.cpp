@@ -10,7 +10,9 @@
 
 namespace radkit {
 
-void ct_preprocess_cpu(const int16_t* in, int64_t batch, int64_t in_numel, const CtAxis* axes,
+// T: int16_t (stored CT values) or float (HU already scaled by a reader); instantiated below.
+template <typename T>
+void ct_preprocess_cpu(const T* in, int64_t batch, int64_t in_numel, const CtAxis* axes,
                        CtWindow win, float* out) {
   std::vector<CtTap> taps[3];
   for (int a = 0; a < 3; ++a) {
@@ -39,7 +41,7 @@ void ct_preprocess_cpu(const int16_t* in, int64_t batch, int64_t in_numel, const
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t ix = 0; ix < nx; ++ix) {
-        const int16_t* vol = in + b * in_numel;
+        const T* vol = in + b * in_numel;
         float* dst = out + (b * nx + ix) * ny * nz;
         for (int64_t iy = 0; iy < ny; ++iy) {
           float* d = dst + iy * nz;
@@ -47,10 +49,10 @@ void ct_preprocess_cpu(const int16_t* in, int64_t batch, int64_t in_numel, const
             std::fill(d, d + nz, 0.f);  // padding = window minimum
             continue;
           }
-          const int16_t* p00 = vol + tx[ix].off0 + ty[iy].off0;
-          const int16_t* p01 = vol + tx[ix].off0 + ty[iy].off1;
-          const int16_t* p10 = vol + tx[ix].off1 + ty[iy].off0;
-          const int16_t* p11 = vol + tx[ix].off1 + ty[iy].off1;
+          const T* p00 = vol + tx[ix].off0 + ty[iy].off0;
+          const T* p01 = vol + tx[ix].off0 + ty[iy].off1;
+          const T* p10 = vol + tx[ix].off1 + ty[iy].off0;
+          const T* p11 = vol + tx[ix].off1 + ty[iy].off1;
           const float wy = ty[iy].w1, wx = tx[ix].w1;
           float* r = row.data();
           if (st == 1) {
@@ -75,5 +77,8 @@ void ct_preprocess_cpu(const int16_t* in, int64_t batch, int64_t in_numel, const
     }
   }
 }
+
+template void ct_preprocess_cpu<int16_t>(const int16_t*, int64_t, int64_t, const CtAxis*, CtWindow, float*);
+template void ct_preprocess_cpu<float>(const float*, int64_t, int64_t, const CtAxis*, CtWindow, float*);
 
 }  // namespace radkit

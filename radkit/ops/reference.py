@@ -91,7 +91,7 @@ def ct_preprocess_ref(volume: Any, spacing_in: Sequence[float] | None = None, af
 
     Args:
         volume: (X, Y, Z), (B, X, Y, Z) (shared geometry) or a list of (X, Y, Z) arrays, any real dtype
-            (int16 for the compiled backends).
+            (int16 or float32 for the compiled backends).
         spacing_in: input voxel size in mm per array axis; used when ``affine`` is None (the volume is then
             taken as RAS-ordered). A list gives one per volume of a list input.
         affine: 4x4 voxel-to-world (RAS+ world, as nibabel) matrix, or one per volume of a list input.
