@@ -104,8 +104,12 @@ def embed_batch(model, studies, anatomies: Sequence[str] = (), reports: bool = T
     out = {SPACE_IMAGE: model.encode_image(pixels)}
     if reports:
         out[SPACE_REPORT] = model.encode_text([s.report for s in studies])
-    for a in anatomies:
-        out[f"anatomy:{a}"] = model.encode_image_anatomy(pixels, [a] * len(studies))
+    if anatomies and hasattr(model, "encode_image_anatomies"):  # one tower pass for every anatomy
+        for a, emb in model.encode_image_anatomies(pixels, list(anatomies)).items():
+            out[f"anatomy:{a}"] = emb
+    else:
+        for a in anatomies:
+            out[f"anatomy:{a}"] = model.encode_image_anatomy(pixels, [a] * len(studies))
     return {k: v.detach().float().cpu().numpy() for k, v in out.items()}
 
 
