@@ -120,3 +120,13 @@ def test_real_radir_tiny_model(studies, tmp_path):
     assert hits[0].study_id == recs[4].study_id and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert r.search(image=recs[4].image_paths[0], anatomy="right lung", k=1)[0].study_id == recs[4].study_id
     assert len(r.search(text="pleural effusion", k=6)) == 6
+
+
+def test_empty_index_and_dimension_mismatch(built):
+    r, recs = built
+    remove_from_index(r.index_dir, [s.study_id for s in recs])
+    empty = Retriever.load(r.index_dir)
+    with pytest.raises(ValueError, match="is empty"):
+        empty.search(image=recs[0].image_paths[0])
+    with pytest.raises(ValueError, match=r"must be \(n, 32\)"):
+        empty.store.spaces["image"].add(np.zeros((2, 8), np.float32), np.arange(2))
