@@ -18,12 +18,14 @@ path from k, the filter and the device and says why, so the caller can report it
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger("radkit.retrieval")
 GPU_MAX_K = 2048
 EXACT_SUBSET_MAX = 50_000  # a filtered search over at most this many rows is done exactly
 
@@ -282,6 +284,8 @@ class VectorIndex:
         queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
         n_sel = None if positions is None else len(positions)
         plan = plan_search(len(self), k, n_sel, self.on_gpu)
+        if plan.path == "index-cpu" and (self.last_plan is None or self.last_plan.path != "index-cpu"):
+            log.warning("GPU index fallback: %s", plan.reason)  # say so, once per change of path
         self.last_plan = plan
         kk = min(int(k), len(self) if positions is None else n_sel)
         if kk <= 0:

@@ -172,7 +172,7 @@ def test_plan_search_gpu_limits():
     assert plan_search(10**6, 10, big, on_gpu=False).path == "selector"
 
 
-def test_gpu_fallback_search_uses_cpu_copy(monkeypatch):
+def test_gpu_fallback_search_uses_cpu_copy(monkeypatch, caplog):
     """Mock a GPU index: k > 2048 must be answered by the CPU copy, and results stay exact."""
     base = clustered(3000, seed=8)
     vi = VectorIndex(IndexRecipe.load("flat"), 64).build(base, np.arange(3000))
@@ -184,6 +184,9 @@ def test_gpu_fallback_search_uses_cpu_copy(monkeypatch):
     vi._gpu = FakeGpu()
     scores, ids = vi.search(clustered(2, seed=9), 2100)
     assert vi.last_plan.path == "index-cpu" and ids.shape == (2, 2100)
+    assert "GPU index fallback" in caplog.text and "2048" in caplog.text
+    truth, _ = exact_topk(base, clustered(2, seed=9), 2100)
+    np.testing.assert_array_equal(ids[:, :50], truth[:, :50])
 
 
 def test_recipe_errors(tmp_path):
