@@ -125,11 +125,20 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
   if (low_precision) q = q.to(torch::kFloat32);
   auto heap_s = torch::full({Q, k}, -std::numeric_limits<float>::infinity(), torch::kFloat32);
   auto heap_i = torch::full({Q, k}, -1, torch::kInt64);
+  // Reused buffers: fresh large allocations per tile cost more in page faults than the GEMM.
+  const int64_t D = queries.size(1), tmax = std::min(tile, std::max<int64_t>(N, 1));
+  auto score_buf = torch::empty({Q * tmax}, torch::kFloat32);
+  auto tile_buf = low_precision ? torch::empty({tmax * D}, torch::kFloat32) : torch::Tensor();
   for (int64_t base = 0; base < N; base += tile) {
     const int64_t T = std::min(tile, N - base);
     auto dbt = database.narrow(0, base, T);
-    if (low_precision) dbt = dbt.to(torch::kFloat32);  // exact upcast: fp32 accumulation
-    auto sc = at::mm(q, dbt.t()).contiguous();
+    if (low_precision) {  // exact upcast: fp32 accumulation
+      auto t32 = tile_buf.narrow(0, 0, T * D).view({T, D});
+      t32.copy_(dbt);
+      dbt = t32;
+    }
+    auto sc = score_buf.narrow(0, 0, Q * T).view({Q, T});
+    at::mm_out(sc, q, dbt.t());
     radkit::topk_merge_cpu(sc.data_ptr<float>(), Q, T, T, base, has_mask ? mask.data_ptr<bool>() : nullptr,
                            mask_qstride, heap_s.data_ptr<float>(), heap_i.data_ptr<int64_t>(), k);
   }

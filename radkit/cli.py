@@ -44,18 +44,26 @@ def components() -> dict:
 
 
 def _description(fn) -> str:
-    """The docstring up to ``Args:`` (summary, details and the Example line), dedented."""
+    """Help text of a command function: its docstring up to ``Args:`` plus any
+    ``Example:``/``Examples:`` section (wherever it sits), dedented."""
     import inspect
+    import re
 
     doc = inspect.getdoc(fn) or ""
-    return doc.split("\nArgs:")[0].strip()
+    head = doc.split("\nArgs:")[0].strip()
+    if "Example" not in head:
+        m = re.search(r"\n(Examples?:.*?)(?:\n\S[^\n]*:\n|\Z)", doc, flags=re.S)
+        if m:
+            head += "\n\n" + m.group(1).strip()
+    return head
 
 
 def _add(parser, tree: dict) -> None:
     """Add one subcommand per entry of ``tree`` (functions or nested dicts)."""
+    import inspect
     from argparse import RawDescriptionHelpFormatter
 
-    from jsonargparse import ArgumentParser
+    from jsonargparse import ActionConfigFile, ArgumentParser
 
     subs = parser.add_subcommands(required=True, dest="_cmd")
     nested = []
@@ -66,6 +74,9 @@ def _add(parser, tree: dict) -> None:
             nested.append((sub, comp))
         else:
             sub = ArgumentParser(description=_description(comp), formatter_class=RawDescriptionHelpFormatter)
+            if "config" not in inspect.signature(comp).parameters:
+                # `--config run.yaml`: keys map 1:1 to the function's arguments; flags after it win
+                sub.add_argument("--config", action=ActionConfigFile, help="YAML file of arguments")
             sub.add_function_arguments(comp, as_positional=True)
             help_ = _description(comp).split("\n")[0]
         subs.add_subcommand(name, sub, help=help_)

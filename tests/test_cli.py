@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -21,9 +22,9 @@ def test_every_command_has_help_with_an_example(capsys):
     cmds = list(walk(components(), []))
     assert ["data", "validate"] in [c for c, _ in cmds]
     for cmd, fn in cmds:
-        assert "Example: radkit " in (fn.__doc__ or ""), f"{' '.join(cmd)} has no Example line"
         assert main(cmd + ["--help"]) == 0
-        assert "Example: radkit" in capsys.readouterr().out.replace("\n", " ")
+        out = " ".join(capsys.readouterr().out.split())
+        assert re.search(r"Examples?: radkit ", out), f"`radkit {' '.join(cmd)} --help` shows no example"
 
 
 def test_user_error_is_one_line_without_traceback():

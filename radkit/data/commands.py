@@ -6,14 +6,14 @@ import json
 from typing import Literal, Optional
 
 
-def synth(out: str, modality: Literal["cxr", "ct"] = "cxr", n: int = 20, seed: int = 0,
+def synth(out: Optional[str] = None, modality: Literal["cxr", "ct"] = "cxr", n: int = 20, seed: int = 0,
           format: Optional[Literal["png", "dicom", "nifti"]] = None, size: Optional[list[int]] = None) -> int:
     """Synthesise phantom studies with reports and known findings.
 
     Example: radkit data synth --out runs/synth-cxr --modality cxr --n 50 --format dicom
 
     Args:
-        out: output folder (images + manifest.jsonl).
+        out: output folder (images + manifest.jsonl); default runs/synth-<modality>.
         modality: cxr (2D) or ct (3D).
         n: number of studies.
         seed: random seed (same seed, same bytes).
@@ -22,6 +22,7 @@ def synth(out: str, modality: Literal["cxr", "ct"] = "cxr", n: int = 20, seed: i
     """
     from radkit.data.synth import synthesize
 
+    out = out or f"runs/synth-{modality}"
     path = synthesize(out, modality=modality, n=n, seed=seed, fmt=format,
                       size=tuple(size) if size else None, progress=True)
     print(f"wrote {n} {modality} studies; manifest: {path}")

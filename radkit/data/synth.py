@@ -123,6 +123,30 @@ def synthesize_arrays(modality: str = "cxr", n: int = 20, seed: int = 0, size=No
     return [render(p, size) for p in plans], [_study(p, dates) for p in plans]
 
 
+def _render_and_write(job: tuple) -> str:
+    """Render one planned study and write its image; returns the path relative to the output folder."""
+    from radkit.data.synth_phantom3d import grid_spacing
+    from radkit.io import write as W
+
+    plan, size, fmt, out = job
+    out = Path(out)
+    img = render(plan, size)
+    if plan.modality == "cxr" and fmt == "png":
+        rel = f"images/{plan.study_id}.png"
+        W.write_png(out / rel, img)
+    elif plan.modality == "cxr":
+        rel = f"images/{plan.study_id}.dcm"
+        sp = CXR_FOV_MM / size[1]
+        W.write_dicom_cxr(out / rel, img, (sp, sp))
+    elif fmt == "nifti":
+        rel = f"images/{plan.study_id}.nii.gz"
+        W.write_nifti(out / rel, np.round(img).astype(np.int16), ct_affine(size))
+    else:
+        rel = f"images/{plan.study_id}"
+        W.write_dicom_series(out / rel, np.round(img), grid_spacing(size), ct_affine(size))
+    return rel
+
+
 def synthesize(out_dir: str | os.PathLike, modality: str = "cxr", n: int = 20, seed: int = 0,
                fmt: str | None = None, size=None, progress: bool = True, prior_fraction: float = 0.3,
                normal_fraction: float = 0.2) -> Path:
@@ -145,8 +169,6 @@ def synthesize(out_dir: str | os.PathLike, modality: str = "cxr", n: int = 20, s
     """
     from tqdm import tqdm
 
-    from radkit.io import write as W
-
     fmt, size = _check(modality, fmt, size)
     if n < 1:
         raise ValueError(f"n={n} invalid; ask for at least 1 study")
@@ -157,24 +179,19 @@ def synthesize(out_dir: str | os.PathLike, modality: str = "cxr", n: int = 20, s
     (out / "images").mkdir(parents=True, exist_ok=True)
     plans = plan_cohort(modality, n, seed, prior_fraction, normal_fraction)
     dates = {p.study_id: p.study_date for p in plans}
-    studies = []
-    for plan in tqdm(plans, desc=f"synth {modality}", disable=not progress, unit="study"):
-        img = render(plan, size)
-        if modality == "cxr" and fmt == "png":
-            rel = f"images/{plan.study_id}.png"
-            W.write_png(out / rel, img)
-        elif modality == "cxr":
-            rel = f"images/{plan.study_id}.dcm"
-            sp = CXR_FOV_MM / size[1]
-            W.write_dicom_cxr(out / rel, img, (sp, sp))
-        elif fmt == "nifti":
-            rel = f"images/{plan.study_id}.nii.gz"
-            W.write_nifti(out / rel, np.round(img).astype(np.int16), ct_affine(size))
-        else:
-            rel = f"images/{plan.study_id}"
-            from radkit.data.synth_phantom3d import grid_spacing
+    jobs = [(plan, size, fmt, str(out)) for plan in plans]
+    workers = min(os.cpu_count() or 1, 4) if n >= 64 else 1
+    if workers > 1:  # studies are independent pure functions of their plan: same bytes either way
+        from concurrent.futures import ProcessPoolExecutor
 
-            W.write_dicom_series(out / rel, np.round(img), grid_spacing(size), ct_affine(size))
+        with ProcessPoolExecutor(workers) as pool:
+            rels = list(tqdm(pool.map(_render_and_write, jobs, chunksize=8), total=len(jobs), unit="study",
+                             desc=f"synth {modality}", disable=not progress))
+    else:
+        rels = [_render_and_write(j) for j in tqdm(jobs, desc=f"synth {modality}", disable=not progress,
+                                                    unit="study")]
+    studies = []
+    for plan, rel in zip(plans, rels):
         s = _study(plan, dates)
         s.image_paths = [rel]
         studies.append(s)

@@ -82,7 +82,8 @@ def ct_preprocess(volume: Any, spacing_in: Sequence[float] | None = None, affine
 
 
 def _default_tile(nq: int) -> int:
-    # keep the (Q, tile) score block near 16 MB of fp32
+    # keep the (Q, tile) fp32 score block near 16 MB; a 1 MB block (4096-16384 rows) was not
+    # reliably faster on the shared 2-core machine (benchmarks/RESULTS.md)
     return int(min(65536, max(1024, (1 << 22) // max(nq, 1))))
 
 
@@ -99,7 +100,7 @@ def similarity_topk(queries: Any, database: Any, k: int, mask: Any = None, tile:
         database: (N, D), same dtype and device as ``queries`` for the compiled backends.
         k: results per query (<= 4096 on CUDA).
         mask: None, bool (N,) or (Q, N) (True = allowed), or 1-D integer allowed ids.
-        tile: database rows per tile (default: about 16 MB of scores).
+        tile: database rows per tile (default: about 16 MB of fp32 scores, 1024-65536 rows).
         backend: force ``"cuda"``, ``"cpu"`` or ``"reference"``.
 
     Returns:
@@ -109,7 +110,8 @@ def similarity_topk(queries: Any, database: Any, k: int, mask: Any = None, tile:
     tile = int(tile) if tile else _default_tile(q.shape[0])
     if tile < 1:
         raise ValueError(f"tile must be a positive number of database rows, got {tile}")
-    dtype = q.dtype if q.dtype == db.dtype else None  # mixed dtypes: reference only
+    # mixed query/database dtypes: only the reference accepts them
+    dtype = q.dtype if q.dtype == db.dtype else f"mixed queries {q.dtype} / database {db.dtype}"
     inputs = {"device": q.device, "dtype": dtype, "k": int(k)}
     s, i = call(TOPK_BACKENDS, inputs, backend, q.contiguous(), db.contiguous(), int(k), m, tile)
     return (s[0], i[0]) if single else (s, i)

@@ -35,7 +35,7 @@ def to_dataset(records: list[dict], image_size: int = 448):
     return Dataset.from_list(rows)
 
 
-def train_grpo(model: str, vqa: str, out_dir: str, rewards: list[str] = ("format", "outcome", "process"),
+def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = "runs/grpo", rewards: list[str] | None = None,
                reward_weights: list[float] | None = None, completeness_weight: float = 0.0,
                lr: float = 5e-7, beta: float = 0.001, epsilon: float = 0.2, num_generations: int = 8,
                batch_size: int = 8, grad_accum: int = 32, temperature: float = 1.0, top_p: float = 1.0,
@@ -44,7 +44,7 @@ def train_grpo(model: str, vqa: str, out_dir: str, rewards: list[str] = ("format
                image_size: int = 448, split: str = "train", bf16: bool = True, gradient_checkpointing: bool = True,
                use_vllm: bool = False, lora: bool = False, use_cpu: bool = False, seed: int = 0,
                logging_steps: int = 10, save_steps: int = 40, max_samples: int | None = None) -> Path:
-    """Run GRPO from a (SFT) model folder on VQA records; saves the policy to ``out_dir``.
+    """Run GRPO (TRL) from a local SFT model on VQA records; saves the policy to ``out_dir``.
 
     Args:
         model: local model folder (the SFT checkpoint).
@@ -60,6 +60,9 @@ def train_grpo(model: str, vqa: str, out_dir: str, rewards: list[str] = ("format
     Returns:
         ``out_dir``.
 
+    Example:
+        radkit reason grpo --config configs/reason_grpo.yaml --model runs/sft --vqa vqa/vqa.jsonl --out_dir runs/grpo
+
     Raises:
         ValueError: no records of ``split``; unknown reward; weights/rewards length mismatch.
     """
@@ -68,10 +71,13 @@ def train_grpo(model: str, vqa: str, out_dir: str, rewards: list[str] = ("format
     from radkit.reasoning.rewards import make_rewards
     from radkit.reasoning.tiny import load_model
 
+    if not model or not vqa:
+        raise ValueError("train_grpo needs model (the SFT model folder, --model DIR) and vqa (--vqa FILE.jsonl)")
     recs = [r for r in read_jsonl(vqa) if r.get("split", split) == split][:max_samples]
     if not recs:
         raise ValueError(f"no {split!r} records in {vqa}; build them with `radkit reason build-vqa`")
-    funcs = make_rewards(list(rewards), completeness_weight=completeness_weight)
+    rewards = list(rewards or ["format", "outcome", "process"])
+    funcs = make_rewards(rewards, completeness_weight=completeness_weight)
     if reward_weights is not None and len(reward_weights) != len(funcs):
         raise ValueError(f"reward_weights has {len(reward_weights)} values for {len(funcs)} rewards {list(rewards)}")
     net, proc = load_model(model, dtype="float32")

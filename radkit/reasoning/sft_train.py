@@ -9,7 +9,7 @@ from pathlib import Path
 from radkit.reasoning.vqa import read_jsonl
 
 
-def train_sft(model: str, vqa: str, out_dir: str, lr: float = 2e-6, epochs: int = 5, batch_size: int = 4,
+def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "runs/sft", lr: float = 2e-6, epochs: int = 5, batch_size: int = 4,
               global_batch: int = 128, warmup_ratio: float = 0.1, weight_decay: float = 0.0,
               max_grad_norm: float = 1.0, precision: str = "bf16-mixed", gradient_checkpointing: bool = True,
               lora: bool = False, image_size: int = 448, max_steps: int = -1, seed: int = 66, split: str = "train",
@@ -35,6 +35,9 @@ def train_sft(model: str, vqa: str, out_dir: str, lr: float = 2e-6, epochs: int 
     Returns:
         ``out_dir``.
 
+    Example:
+        radkit reason sft --config configs/reason_sft.yaml --model models/qwen2-vl-7b --vqa vqa/vqa.jsonl --out_dir runs/sft
+
     Raises:
         ValueError: no training records after filtering.
     """
@@ -44,6 +47,8 @@ def train_sft(model: str, vqa: str, out_dir: str, lr: float = 2e-6, epochs: int 
     from radkit.reasoning.sft import SFTDataset, SFTModule, apply_lora, collate, task_sampler
     from radkit.reasoning.tiny import load_model
 
+    if not model or not vqa:
+        raise ValueError("train_sft needs model (a local model folder, --model DIR) and vqa (--vqa FILE.jsonl)")
     L.seed_everything(seed, workers=True)
     records = [r for r in read_jsonl(vqa) if r.get("split", split) == split and (r.get("process") or not reasoning_only)]
     if not records:

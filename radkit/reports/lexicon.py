@@ -14,14 +14,15 @@ PRE_NEG = (
     "no", "not", "without", "negative for", "no evidence of", "no evidence for", "no signs of", "no sign of",
     "no definite", "no definitive", "no convincing", "no focal", "free of", "clear of", "absence of", "absent",
     "no radiographic evidence of", "no ct evidence of", "there is no", "there are no", "no longer",
-    "resolution of", "no suspicious", "no acute", "nor", "neither", "rather than", "no visible", "no obvious",
+    "resolution of", "interval removal of", "removal of", "no suspicious", "no acute", "nor", "neither", "rather than", "no visible", "no obvious",
     "no significant", "no appreciable", "no large", "no new",
 )
 # Negation after the finding: "effusion is not seen".
 POST_NEG = (
     "not seen", "is not seen", "are not seen", "not identified", "not present", "not appreciated",
     "not visualized", "not demonstrated", "not detected", "is absent", "are absent", "has resolved",
-    "have resolved", "resolved", "no longer seen", "no longer visible", "no longer present", "is excluded",
+    "have resolved", "resolved", "no longer seen", "no longer visible", "no longer present", "is excluded", "has been removed", "have been removed",
+    "was removed", "were removed", "removed",
     "are excluded", "not evident", "not noted", "not visible", "not clearly seen",
 )
 # Uncertainty before the finding: "possible pneumonia".

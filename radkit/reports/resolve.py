@@ -177,6 +177,7 @@ def resolve_items(p: Parsed, modality: str) -> list:
     from radkit.reports.structure import Item
 
     found = _finding_mentions(p)
+    finding_segs = [g for g in p.segments if any(_within(m, g) for m, _ in found)]
     items = []
     for fm, base in found:
         clause = next((c for c in p.clauses if _within(fm, c)), (0, len(p.text)))
@@ -184,6 +185,9 @@ def resolve_items(p: Parsed, modality: str) -> list:
         finding = fm.value
         status = _status(p, clause, seg, fm, base)
         sev = _nearest([s for s in p.of("severity") if _within(s, seg) and not _overlaps(s, fm)], fm)
+        if sev is None:  # "interval increase in pneumothorax, now large": a finding-free segment of the clause
+            sev = _nearest([s for s in p.of("severity") if _within(s, clause)
+                            and not any(_within(s, g) for g in finding_segs)], fm)
         scale = FINDINGS[finding].severities
         severity = scale[sev.value - 1] if sev is not None and len(scale) >= 3 else ""
         size = _nearest([s for s in p.of("size") if _within(s, seg)], fm)

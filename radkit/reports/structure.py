@@ -107,7 +107,7 @@ def structure_report(text: str, modality: str) -> StructuredReport:
     if not (text or "").strip():
         rep.warnings.append("empty report")
         return rep
-    seen: set[tuple] = set()
+    seen: dict[tuple, int] = {}
     for sent in split_sentences(text):
         idx = len(rep.sentences)
         problem = _unparseable(sent.text)
@@ -127,9 +127,13 @@ def structure_report(text: str, modality: str) -> StructuredReport:
         rep.sentences.append(sent)
         for it in _merge_statuses(items):
             key = it.triple()
-            if key in seen:
+            if key in seen:  # restated (e.g. in the impression): fill attributes left unstated
+                k = seen[key]
+                old = rep.items[k]
+                rep.items[k] = Item(*key, old.severity or it.severity, old.change or it.change,
+                                    old.size_mm if old.size_mm is not None else it.size_mm, old.sentence, old.span)
                 continue
-            seen.add(key)
+            seen[key] = len(rep.items)
             rep.items.append(Item(*it.triple(), it.severity, it.change, it.size_mm, idx, sent.span))
     return rep
 

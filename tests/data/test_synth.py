@@ -1,6 +1,7 @@
 """synthesize / synthesize_arrays: determinism, manifest, patient-level splits, pairs, files readable."""
 
 import json
+import os
 
 import nibabel as nib
 import numpy as np
@@ -109,3 +110,39 @@ def test_bad_arguments_name_the_fix(tmp_path):
         synthesize(tmp_path, "ct", n=1, fmt="png")
     with pytest.raises(ValueError, match="size"):
         synthesize(tmp_path, "ct", n=1, size=(64, 64))
+
+
+def test_dicom_formats(tmp_path):
+    import pydicom
+
+    path = synthesize(tmp_path / "cxr", "cxr", n=2, seed=0, fmt="dicom", size=(80, 100), progress=False)
+    s = read_manifest(path)[0]
+    d = pydicom.dcmread(s.image_paths[0])
+    assert [float(v) for v in d.PixelSpacing] == [4.0, 4.0] and d.pixel_array.shape == (80, 100)
+    arrs, _ = synthesize_arrays("cxr", n=2, seed=0, size=(80, 100))
+    np.testing.assert_allclose(d.pixel_array / 4095, arrs[0], atol=1 / 4095)
+
+    path = synthesize(tmp_path / "ct", "ct", n=2, seed=0, fmt="dicom", size=(32, 32, 16), progress=False)
+    s = read_manifest(path)[0]
+    files = sorted(os.listdir(s.image_paths[0]))
+    assert len(files) == 16
+    dss = sorted((pydicom.dcmread(os.path.join(s.image_paths[0], f)) for f in files),
+                 key=lambda d: float(d.ImagePositionPatient[2]))
+    assert {d.Modality for d in dss} == {"CT"} and float(dss[0].SliceThickness) == 18.0
+    assert [float(v) for v in dss[0].PixelSpacing] == [11.0, 11.0]
+    z = [float(d.ImagePositionPatient[2]) for d in dss]
+    np.testing.assert_allclose(np.diff(z), 18.0)
+    hu = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss], -1)
+    arrs, _ = synthesize_arrays("ct", n=2, seed=0, size=(32, 32, 16))
+    np.testing.assert_array_equal(hu.transpose(1, 0, 2), np.round(arrs[0]))  # rows are y, columns x
+
+
+def test_parallel_path_matches_in_memory(tmp_path):
+    # n >= 64 renders in worker processes; the images must equal the serial, in-memory ones
+    path = synthesize(tmp_path / "p", "cxr", n=64, seed=9, size=(32, 32), progress=False)
+    studies = read_manifest(path)
+    arrs, mem = synthesize_arrays("cxr", n=64, seed=9, size=(32, 32))
+    for i in (0, 31, 63):
+        np.testing.assert_array_equal(np.asarray(Image.open(studies[i].image_paths[0])),
+                                      np.round(arrs[i] * 255).astype(np.uint8))
+    assert [s.study_id for s in studies] == [s.study_id for s in mem]
