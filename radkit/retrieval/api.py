@@ -267,7 +267,9 @@ class Retriever:
         if texts is not None:
             return m.encode_text(list(texts)).float().cpu().numpy()
         mod = self.store.meta["modality"]
-        pixels = torch.stack([m.preprocess_image(load_image(x, mod)) for x in images]).to(model_device(m))
+        # arrays carry no header: they get the index modality; files declare their own
+        pixels = torch.stack([m.preprocess_image(load_image(x, mod if isinstance(x, (np.ndarray, torch.Tensor)) else None))
+                              for x in images]).to(model_device(m))
         z = m.encode_image(pixels) if anatomy is None else m.encode_image_anatomy(pixels, [anatomy] * len(images))
         return z.float().cpu().numpy()
 

@@ -281,7 +281,12 @@ class VectorIndex:
             scores (Q, k') float32 and row ids (Q, k') int64, best first.
         """
         faiss = _faiss()
-        queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        if not (isinstance(queries, np.ndarray) and queries.dtype == np.float32 and queries.ndim == 2
+                and queries.flags.c_contiguous):
+            queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"queries must be (Q, {self.dim}), got {queries.shape}; "
+                             "query with the model that built the index")
         n_sel = None if positions is None else len(positions)
         plan = plan_search(len(self), k, n_sel, self.on_gpu)
         if plan.path == "index-cpu" and (self.last_plan is None or self.last_plan.path != "index-cpu"):
@@ -310,7 +315,8 @@ class VectorIndex:
             exact[pos < 0] = -np.inf
             top = np.argsort(-exact, axis=1, kind="stable")[:, :kk]
             pos, scores = np.take_along_axis(pos, top, 1), np.take_along_axis(exact, top, 1).astype(np.float32)
-        ids = np.where(pos >= 0, self.ids[np.clip(pos, 0, None)], -1)
+        # fast path: FAISS pads with -1 only when it found fewer than k results
+        ids = self.ids[pos] if pos.size == 0 or pos.min() >= 0 else np.where(pos >= 0, self.ids[np.maximum(pos, 0)], -1)
         return scores, ids
 
     def _params_with(self, sel):

@@ -120,6 +120,13 @@ def test_real_radir_tiny_model(studies, tmp_path):
     assert hits[0].study_id == recs[4].study_id and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert r.search(image=recs[4].image_paths[0], anatomy="right lung", k=1)[0].study_id == recs[4].study_id
     assert len(r.search(text="pleural effusion", k=6)) == 6
+    # a CT volume against a CXR index: the model refuses it, naming both modalities
+    import nibabel as nib
+    ct = tmp_path / "ct.nii.gz"
+    vol = np.random.default_rng(0).integers(-1000, 1200, (16, 16, 8)).astype(np.int16)
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), ct)
+    with pytest.raises(ValueError, match="modality 'ct'.*'cxr'"):
+        r.search(image=ct)
 
 
 def test_empty_index_and_dimension_mismatch(built):
