@@ -254,7 +254,7 @@ class Retriever:
             vocab = list_anatomies(self.store.meta["modality"])
         except (ImportError, ValueError, KeyError):
             vocab = []
-        close = difflib.get_close_matches(anatomy, built + vocab, n=3)
+        close = difflib.get_close_matches(anatomy, list(dict.fromkeys(built + vocab)), n=3)
         hint = f" closest: {close};" if close else ""
         if anatomy in vocab:
             return (f"anatomy {anatomy!r} has no sub-index in {self.index_dir}; built: {built or 'none'};{hint} "
