@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from radkit.retrieval.api import Retriever
-    from radkit.retrieval.index import IndexRecipe
+    from radkit.retrieval.recipe import IndexRecipe
     from radkit.retrieval.store import IndexStore
 
     n, d, k = args.n, args.d, args.k

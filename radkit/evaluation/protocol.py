@@ -102,7 +102,7 @@ def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: 
     if (model is None) == (index_dir is None):
         raise ValueError("pass exactly one of model=... or index_dir=...")
     if model is not None:
-        from radkit.retrieval.api import resolve_model
+        from radkit.retrieval.build import resolve_model
 
         model, _ = resolve_model(model)
         if hasattr(model, "eval"):

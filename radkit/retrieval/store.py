@@ -28,7 +28,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from radkit.retrieval.index import IndexRecipe, VectorIndex
+from radkit.retrieval.index import VectorIndex
+from radkit.retrieval.recipe import IndexRecipe
 
 FORMAT_VERSION = 1
 ITEM_COLUMNS = ("row_id", "study_id", "patient_id", "modality", "split", "view", "study_date",

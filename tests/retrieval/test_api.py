@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from radkit.retrieval import Hit, Retriever, build_index
-from radkit.retrieval.api import add_to_index, remove_from_index
+from radkit.retrieval.build import add_to_index, remove_from_index
 from radkit.retrieval.embed import load_image
 
 SPEC = "tests.retrieval.tiny_model:TinyModel"

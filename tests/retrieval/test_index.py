@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from radkit.retrieval import index as index_mod
-from radkit.retrieval.index import GPU_MAX_K, IndexRecipe, VectorIndex, plan_search
+from radkit.retrieval.index import GPU_MAX_K, VectorIndex, plan_search
+from radkit.retrieval.recipe import IndexRecipe
 from radkit.retrieval.store import IndexStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,7 @@ def test_killed_build_leaves_previous_index_intact(tmp_path):
     store.save(out)
     script = textwrap.dedent(f"""
         import sys, time, numpy as np
-        from radkit.retrieval.index import IndexRecipe
+        from radkit.retrieval.recipe import IndexRecipe
         from radkit.retrieval.store import IndexStore
         s = IndexStore.create(IndexRecipe.load("flat"), 64, "m", "new", "cxr")
         s.add([{{"study_id": "b"}}], {{"image": np.eye(1, 64, dtype=np.float32)}})
