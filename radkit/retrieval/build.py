@@ -62,6 +62,19 @@ def _studies(manifest) -> list:
     return studies
 
 
+def preprocessing_hash(model) -> str | None:
+    """sha256 (16 hex) of the model's preprocessing config, recorded in index metadata so a
+    changed resampling/window is visible even when only the preprocessing differs."""
+    import hashlib
+    import json
+
+    cfg = getattr(model, "cfg", None)
+    pre = cfg.to_dict().get("preprocess") if hasattr(cfg, "to_dict") else None
+    if pre is None:
+        return None
+    return hashlib.sha256(json.dumps(pre, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _default_anatomies(studies) -> list[str]:
     return sorted({f.anatomy for s in studies for f in s.findings if f.anatomy})
 
@@ -99,7 +112,7 @@ def build_index(model, manifest, out: str | os.PathLike, recipe="flat", anatomie
     emb = embed_studies(model, studies, anatomies, reports, batch_size=batch_size, cache_dir=cache_dir,
                         progress=progress)
     store = IndexStore.create(recipe, model.embed_dim, model.name, model.fingerprint(), model.modality,
-                              getattr(model, "preprocessing_hash", None))
+                              preprocessing_hash(model))
     store.add(_rows(studies), emb.spaces)
     from_folder = bool(spec) and Path(spec).is_dir()
     save_model = hasattr(model, "save_pretrained") and not from_folder

@@ -116,6 +116,7 @@ def test_real_radir_tiny_model(studies, tmp_path):
     assert (out / "model").is_dir()
     r = Retriever.load(out)  # model=None: loads out/model and checks the fingerprint
     assert r.model.fingerprint() == model.fingerprint()
+    assert len(r.info()["preprocessing_hash"]) == 16 and r.info()["anatomies"] == ["right lung"]
     hits = r.search(image=recs[4].image_paths[0], k=3)
     assert hits[0].study_id == recs[4].study_id and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert r.search(image=recs[4].image_paths[0], anatomy="right lung", k=1)[0].study_id == recs[4].study_id
