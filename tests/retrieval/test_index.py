@@ -201,3 +201,19 @@ def test_recipe_errors(tmp_path):
         IndexRecipe.load("no-such-recipe")
     with pytest.raises(ValueError, match="must be \\(n, 64\\)"):
         VectorIndex(IndexRecipe(), 64).build(np.zeros((3, 8), np.float32), np.arange(3))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not index_mod.gpu_available(), reason="needs a faiss GPU build and a CUDA device")
+@pytest.mark.parametrize("name", ["flat", "ivfpq"])
+def test_gpu_index_equals_cpu(name):
+    base, q = clustered(3000, seed=10), clustered(20, seed=11)
+    cpu = VectorIndex(IndexRecipe.load(name), 64).build(base, np.arange(3000))
+    gpu = VectorIndex(IndexRecipe.load(name), 64).build(base, np.arange(3000))
+    gpu.to_device("cuda")
+    assert gpu.on_gpu
+    (sc, ic), (sg, ig) = cpu.search(q, 10), gpu.search(q, 10)
+    assert gpu.last_plan.path == "index"
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ic, ig)]) >= 0.95
+    _, ik = gpu.search(q, GPU_MAX_K + 10)  # above the GPU top-k limit: CPU copy, still answered
+    assert gpu.last_plan.path == "index-cpu" and ik.shape == (20, GPU_MAX_K + 10)
