@@ -140,6 +140,17 @@ def test_killed_build_leaves_previous_index_intact(tmp_path):
     assert not list(tmp_path.glob(".idx.tmp-*"))
 
 
+def test_save_refuses_to_replace_a_foreign_folder(tmp_path):
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("keep me")
+    store = IndexStore.create(IndexRecipe.load("flat"), 64, "m", "fp", "cxr")
+    store.add([{"study_id": "a"}], {"image": clustered(1)})
+    with pytest.raises(FileExistsError, match="not a radkit index"):
+        store.save(precious)
+    assert (precious / "thesis.txt").read_text() == "keep me"
+
+
 def test_crash_between_renames_is_recovered(tmp_path):
     out = tmp_path / "idx"
     store = IndexStore.create(IndexRecipe.load("flat"), 64, "m", "fp", "cxr")
