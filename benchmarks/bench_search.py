@@ -20,10 +20,16 @@ import numpy as np
 import torch
 
 
-def unit(n: int, d: int, seed: int, n_clusters: int = 256) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((n_clusters, d)).astype(np.float32)
-    x = c[rng.integers(0, n_clusters, n)] + 0.7 * rng.standard_normal((n, d)).astype(np.float32)
+def unit(n: int, d: int, seed: int, latent: int = 48, n_clusters: int = 256) -> np.ndarray:
+    """Unit vectors with a low intrinsic dimension (a cluster mixture in ``latent`` dims, mapped
+    linearly to ``d``), closer to learned embeddings than isotropic noise, which is the worst
+    case for graph and quantised indexes."""
+    rng = np.random.default_rng(1234)  # the same centres and map for base and queries
+    c = rng.standard_normal((n_clusters, latent)).astype(np.float32)
+    m = rng.standard_normal((latent, d)).astype(np.float32)
+    r = np.random.default_rng(seed)
+    z = c[r.integers(0, n_clusters, n)] + 0.5 * r.standard_normal((n, latent)).astype(np.float32)
+    x = z @ m + 0.05 * r.standard_normal((n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -59,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from radkit.retrieval.api import Retriever
-    from radkit.retrieval.index import IndexRecipe
+    from radkit.retrieval.recipe import IndexRecipe
     from radkit.retrieval.store import IndexStore
 
     n, d, k = args.n, args.d, args.k

@@ -44,7 +44,7 @@ def evaluate(*, tables: str, out: str, model: Optional[str] = None, compare: Opt
         t.add_column(c)
     for r in results:
         u, cm = r["unconditional"], r["conditional"]["mean"]
-        t.add_row(str(r["model"]), *[f"{100 * u[a].get(m, float('nan')):.2f}" for a, m in cols],
+        t.add_row(str(r.get("label", r["model"])), *[f"{100 * u[a].get(m, float('nan')):.2f}" for a, m in cols],
                   *[f"{100 * cm[k]:.2f}" if k in cm else "-" for k in ("recall@3", "recall@5", "recall@10")])
     Console(width=160).print(t)
     print(f"wrote {js} and {page}")

@@ -22,14 +22,6 @@ from radkit.evaluation.metrics import (DEFAULT_KS_CONDITIONAL, DEFAULT_KS_UNCOND
                                        average_over_anatomies, identity_metrics, retrieval_metrics)
 
 
-def _load_split(root, split):
-    try:  # the public reader, once radkit.reports.tables provides it
-        from radkit.reports.tables import load_split
-    except ImportError:
-        from radkit.data._radir_tables import load_split
-    return load_split(root, split)
-
-
 class _Source:
     """Embeddings by sample name, from a model (computed once, cached) or an index folder."""
 
@@ -71,20 +63,18 @@ class _Source:
         return self.cache[key]
 
 
-def _resolve(tables, root: Path, manifest) -> tuple[list[str], list[str], list[str]]:
-    names = tables.names
+def _resolve(ids: list[str], img_paths: list[str], texts: list[str], root: Path, manifest):
+    """Image paths and reports of table ids: from the manifest when given, else the jsonl."""
     if manifest is not None:
         from radkit.data.manifest import read_manifest
 
         by_id = {s.study_id: s for s in read_manifest(manifest)}
-        missing = [n for n in names if n not in by_id]
+        missing = [n for n in ids if n not in by_id]
         if missing:
             raise KeyError(f"{len(missing)} table samples are not in manifest {manifest} (e.g. {missing[:3]}); "
                            "use the manifest the tables were built from")
-        return names, [by_id[n].image_paths[0] for n in names], [by_id[n].report for n in names]
-    imgs = [str(r.get("img_path", "")) for r in tables.rows]
-    imgs = [p if os.path.isabs(p) else str(root / p) for p in imgs]
-    return names, imgs, [str(r.get("text", "")) for r in tables.rows]
+        return [by_id[n].image_paths[0] for n in ids], [by_id[n].report for n in ids]
+    return [p if os.path.isabs(p) else str(root / p) for p in img_paths], list(texts)
 
 
 def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: str = "test",
@@ -112,16 +102,19 @@ def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: 
     if (model is None) == (index_dir is None):
         raise ValueError("pass exactly one of model=... or index_dir=...")
     if model is not None:
-        from radkit.retrieval.api import resolve_model
+        from radkit.retrieval.build import resolve_model
 
         model, _ = resolve_model(model)
         if hasattr(model, "eval"):
             model.eval()
+    from radkit.reports import tables as T
+
     root = Path(tables_root)
-    tables = _load_split(root, split)
-    names, images, texts = _resolve(tables, root, manifest)
+    glob = T.read_global(root, split, check_images=manifest is None, quantize=True)
+    names = glob.ids
+    images, texts = _resolve(names, glob.img_paths, glob.texts, root, manifest)
     src = _Source(model, index_dir, batch_size, progress)
-    s_global = tables.sim.astype(np.float64) / 100.0
+    s_global = glob.sim.astype(np.float64) / 100.0  # uint8 percent, as the released loaders store it
     img = src.get("image", names, images, texts)
     rep = src.get("report", names, images, texts)
     i2r, r2i = img @ rep.T, rep @ img.T
@@ -143,26 +136,28 @@ def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: 
                                    "S": float(s_global[q, j])} for j in top]})
 
     per, removed = {}, {}
-    wanted = list(tables.anatomy) if anatomies is None else list(anatomies)
-    unknown = [a for a in wanted if a not in tables.anatomy]
+    available = T.list_table_anatomies(root, split)
+    wanted = available if anatomies is None else list(anatomies)
+    unknown = [a for a in wanted if a not in available]
     if unknown:
-        raise KeyError(f"no anatomy table for {unknown} in {root}; available: {sorted(tables.anatomy)}")
+        raise KeyError(f"no anatomy table for {unknown} in {root}; available: {available}")
+    pos = {n: i for i, n in enumerate(names)}
     for a in wanted:
-        idx, s_a = tables.anatomy[a]
-        idx, s_a = idx[:max_per_anatomy], s_a[:max_per_anatomy, :max_per_anatomy].astype(np.float64) / 100.0
-        s_a = np.maximum(s_a, s_a.T)  # the conditional loaders symmetrise by max
-        off = s_a.copy()
-        np.fill_diagonal(off, 0.0)
-        keep = (off > threshold).any(1)  # symmetric, so removing partner-less rows is stable
+        tab = T.read_anatomy(root, split, a, index=glob, quantize=True, symmetrize=True)
+        n_a = min(len(tab.ids), max_per_anatomy)  # RadIR evaluates the first rows of each table
+        s_a = tab.sim[:n_a, :n_a].astype(np.float64) / 100.0
+        keep = T.evaluation_mask(tab.sim[:n_a, :n_a], threshold)  # stable: S is symmetric
         removed[a] = int((~keep).sum())
         if keep.sum() < 2:
             continue
-        idx, s_a = idx[keep], s_a[np.ix_(keep, keep)]
+        idx = [pos[i] for i, k in zip(tab.ids[:n_a], keep) if k]
+        s_a = s_a[np.ix_(keep, keep)]
         z = src.get(f"anatomy:{a}", [names[i] for i in idx], [images[i] for i in idx], [texts[i] for i in idx])
         per[a] = retrieval_metrics(z @ z.T, s_a, ks_conditional, threshold, exclude_self=True)
     cond = {"per_anatomy": per, "removed": removed,
             "mean": average_over_anatomies(per) if per else {}}
-    return {"model": getattr(model, "name", None) if model is not None else src.store.meta["model_name"],
+    name = getattr(model, "name", None) if model is not None else src.store.meta["model_name"]
+    return {"model": name, "label": name if index_dir is None else f"{name} (index {Path(index_dir).name})",
             "fingerprint": model.fingerprint() if model is not None else src.store.meta["model_fingerprint"],
             "split": split, "n": len(names), "tables": str(root),
             "unconditional": uncond, "conditional": cond, "examples": examples}

@@ -73,8 +73,10 @@ def _plots(results: list[dict]) -> list[str]:
         for r in results:
             m = r["unconditional"][task]
             ks = _ks(m, "recall")
-            ax.plot(ks, [100 * m[f"recall@{k}"] for k in ks], marker="o", label=r["model"])
-        ax.set(title=f"{task} R@K", xlabel="K", ylabel="%", xscale="log")
+            ax.plot(ks, [100 * m[f"recall@{k}"] for k in ks], marker="o", label=r.get("label", r["model"]))
+        ax.set(title=f"{task} R@K", xlabel="K", ylabel="%", xscale="log", ylim=(0, 102))
+        if task == "i2i" and all(r["unconditional"]["i2i"]["n_valid"] == 0 for r in results):
+            ax.text(0.5, 0.5, "no query has a partner with S > 0.9", transform=ax.transAxes, ha="center")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     out.append(_png(fig))
@@ -85,9 +87,9 @@ def _plots(results: list[dict]) -> list[str]:
         w = 0.8 / len(results)
         for i, r in enumerate(results):
             vals = [100 * r["conditional"]["per_anatomy"].get(a, {}).get(f"recall@{k}", np.nan) for a in anats]
-            ax.bar(np.arange(len(anats)) + i * w, vals, w, label=r["model"])
+            ax.bar(np.arange(len(anats)) + i * w, vals, w, label=r.get("label", r["model"]))
         ax.set_xticks(np.arange(len(anats)) + 0.4 - w / 2, anats, rotation=45, ha="right")
-        ax.set(title=f"conditional R@{k} per anatomy", ylabel="%")
+        ax.set(title=f"conditional R@{k} per anatomy", ylabel="%", ylim=(0, 102))
         ax.legend(fontsize=8)
         out.append(_png(fig))
     return out
@@ -103,28 +105,28 @@ def render_html(results: Sequence[dict]) -> str:
              "<p>Recall@K is a hit rate (trec_eval success.K), relevant = S &gt; 0.9; NDCG@K uses graded gains S; "
              "values in %. Image-&gt;image excludes the query itself.</p>"]
     parts.append(_table(["model", "fingerprint", "split", "n", "tables"],
-                        [[r["model"], r["fingerprint"], r["split"], r["n"], r["tables"]] for r in results]))
+                        [[r.get("label", r["model"]), r["fingerprint"], r["split"], r["n"], r["tables"]] for r in results]))
     for task in ("i2i", "i2r", "r2i"):
         keys = [k for k in results[0]["unconditional"][task] if "@" in k and not k.startswith("upper")]
         parts.append(f"<h2>unconditional {task}</h2>")
-        parts.append(_table(["model"] + keys, [[r["model"]] + [r["unconditional"][task][k] for k in keys]
+        parts.append(_table(["model"] + keys, [[r.get("label", r["model"])] + [r["unconditional"][task][k] for k in keys]
                                                for r in results]))
     mean = results[0]["conditional"]["mean"]
     if mean:
         keys = [k for k in mean if k.startswith(("recall@", "ndcg@"))]
         parts.append("<h2>conditional (mean over anatomies)</h2>")
-        parts.append(_table(["model"] + keys, [[r["model"]] + [r["conditional"]["mean"].get(k, "") for k in keys]
+        parts.append(_table(["model"] + keys, [[r.get("label", r["model"])] + [r["conditional"]["mean"].get(k, "") for k in keys]
                                                for r in results]))
         anats = sorted({a for r in results for a in r["conditional"]["per_anatomy"]})
         rk = [k for k in keys if k.startswith("recall@")][:3]
         parts.append("<h2>conditional per anatomy</h2>")
-        parts.append(_table(["anatomy"] + [f"{r['model']} {k}" for r in results for k in rk],
+        parts.append(_table(["anatomy"] + [f"{r.get('label', r['model'])} {k}" for r in results for k in rk],
                             [[a] + [r["conditional"]["per_anatomy"].get(a, {}).get(k, "") for r in results for k in rk]
                              for a in anats]))
     parts += [f"<img src='{p}'>" for p in _plots(results)]
     for r in results:
         if r.get("examples"):
-            parts.append(f"<h2>example image-&gt;image queries ({html.escape(str(r['model']))})</h2>")
+            parts.append(f"<h2>example image-&gt;image queries ({html.escape(str(r.get('label', r['model'])))})</h2>")
             for ex in r["examples"]:
                 cells = [f"<figure style='display:inline-block'><img src='{_thumb(ex['image'])}'>"
                          f"<figcaption>query {html.escape(ex['query'])}</figcaption></figure>"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 _EXPORTS = {
     "Retriever": "radkit.retrieval.api",
     "Hit": "radkit.retrieval.api",
-    "build_index": "radkit.retrieval.api",
-    "add_to_index": "radkit.retrieval.api",
-    "remove_from_index": "radkit.retrieval.api",
-    "IndexRecipe": "radkit.retrieval.index",
+    "build_index": "radkit.retrieval.build",
+    "add_to_index": "radkit.retrieval.build",
+    "remove_from_index": "radkit.retrieval.build",
+    "IndexRecipe": "radkit.retrieval.recipe",
     "embed_studies": "radkit.retrieval.embed",
 }
 

@@ -14,20 +14,17 @@ Scores are cosine similarities of L2-normalised embeddings, clamped to [-1, 1].
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from radkit.retrieval.embed import SPACE_IMAGE, SPACE_REPORT, embed_studies, load_image, model_device
-from radkit.retrieval.index import IndexRecipe
+from radkit.retrieval.build import MODEL_SUBDIR, resolve_model
+from radkit.retrieval.embed import SPACE_IMAGE, SPACE_REPORT, load_image, model_device
 from radkit.retrieval.store import IndexStore, anatomy_space
-
-MODEL_SUBDIR = "model"
 
 
 @dataclass
@@ -54,132 +51,6 @@ class Hit:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_model(model: Any, modality: str | None = None) -> tuple[Any, str]:
-    """A model object and the spec string that finds it again.
-
-    Args:
-        model: a `RetrievalModel`, a saved model folder, a registered name (`radkit.models.list_models`),
-            or ``"package.module:factory"`` (a callable returning a model, or a model object).
-        modality: for multi-modality registry configs.
-
-    Returns:
-        (model, spec); spec is "" for an object passed in directly.
-    """
-    if not isinstance(model, (str, os.PathLike)):
-        return model, str(getattr(model, "_radkit_spec", ""))
-    spec = str(model)
-    if ":" in spec and not Path(spec).exists():
-        mod_name, _, attr = spec.partition(":")
-        try:
-            obj = getattr(importlib.import_module(mod_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"model {spec!r}: cannot import ({e}); use 'package.module:factory', "
-                             "a model folder or a registered name") from None
-        m = obj() if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "encode_image")) else obj
-    else:
-        from radkit.models import load_model
-
-        m = load_model(spec, modality=modality)
-    try:
-        m._radkit_spec = spec
-    except AttributeError:
-        pass
-    return m, spec
-
-
-def _rows(studies) -> list[dict]:
-    return [{"study_id": s.study_id, "patient_id": s.patient_id, "modality": s.modality, "split": s.split,
-             "view": s.view, "study_date": s.study_date, "image_path": s.image_paths[0] if s.image_paths else None,
-             "report": s.report} for s in studies]
-
-
-def _studies(manifest) -> list:
-    from radkit.data.manifest import read_manifest
-
-    studies = read_manifest(manifest) if isinstance(manifest, (str, os.PathLike)) else list(manifest)
-    if not studies:
-        raise ValueError(f"manifest {manifest} has no studies; nothing to index")
-    return studies
-
-
-def _default_anatomies(studies) -> list[str]:
-    return sorted({f.anatomy for s in studies for f in s.findings if f.anatomy})
-
-
-def build_index(model, manifest, out: str | os.PathLike, recipe="flat", anatomies: Sequence[str] | None = None,
-                reports: bool = True, batch_size: int = 16, cache_dir: str | os.PathLike | None = None,
-                progress: bool = True) -> Path:
-    """Embed a manifest and write an index folder (atomically; an existing folder is replaced
-    only once the new one is complete).
-
-    Args:
-        model: see `resolve_model`. A model that cannot be found again from its spec (a
-            registry name with random weights, an object) is saved into ``out/model/`` when it
-            has ``save_pretrained``, so the index stays self-contained.
-        manifest: manifest path or a list of `Study`.
-        out: the index folder.
-        recipe: recipe name, YAML path or `IndexRecipe`.
-        anatomies: anatomies to build conditioned sub-indexes for; None = every anatomy named in
-            the manifest's findings; [] = none.
-        reports: also index report embeddings (image->report search).
-        batch_size: studies per forward pass.
-        cache_dir: resumable embedding shards (see `embed_studies`).
-
-    Returns:
-        The index folder.
-    """
-    model, spec = resolve_model(model)
-    studies = _studies(manifest)
-    mods = {s.modality for s in studies}
-    if mods != {model.modality}:
-        raise ValueError(f"manifest modalities {sorted(mods)} but model {model.name!r} is {model.modality!r}; "
-                         "use a model of that modality or filter the manifest")
-    recipe = IndexRecipe.load(recipe)
-    anatomies = _default_anatomies(studies) if anatomies is None else list(anatomies)
-    emb = embed_studies(model, studies, anatomies, reports, batch_size=batch_size, cache_dir=cache_dir,
-                        progress=progress)
-    store = IndexStore.create(recipe, model.embed_dim, model.name, model.fingerprint(), model.modality,
-                              getattr(model, "preprocessing_hash", None))
-    store.add(_rows(studies), emb.spaces)
-    from_folder = bool(spec) and Path(spec).is_dir()
-    save_model = hasattr(model, "save_pretrained") and not from_folder
-
-    def hook(tmp: Path) -> None:
-        if save_model:
-            model.save_pretrained(tmp / MODEL_SUBDIR)
-
-    store.meta["model_spec"] = MODEL_SUBDIR if save_model else (str(Path(spec).resolve()) if from_folder else spec)
-    return store.save(out, progress_hook=hook)
-
-
-def add_to_index(index_dir, manifest, model=None, batch_size: int = 16, progress: bool = True) -> int:
-    """Embed new studies and add them to every space of an existing index; returns the count."""
-    r = Retriever.load(index_dir, model=model)
-    studies = _studies(manifest)
-    emb = embed_studies(r.model, studies, r.store.anatomies, SPACE_REPORT in r.store.spaces,
-                        batch_size=batch_size, progress=progress)
-    r.store.add(_rows(studies), emb.spaces)
-    r.store.save(index_dir, progress_hook=_copy_model(Path(index_dir)))
-    return len(studies)
-
-
-def remove_from_index(index_dir, study_ids: Sequence[str]) -> int:
-    """Remove studies by id from an index folder (atomic rewrite); returns the count."""
-    store = IndexStore.load(index_dir)
-    n = store.remove(list(study_ids))
-    store.save(index_dir, progress_hook=_copy_model(Path(index_dir)))
-    return n
-
-
-def _copy_model(index_dir: Path):
-    import shutil
-
-    def hook(tmp: Path) -> None:
-        if (index_dir / MODEL_SUBDIR).is_dir():
-            shutil.copytree(index_dir / MODEL_SUBDIR, tmp / MODEL_SUBDIR)
-    return hook
 
 
 class Retriever:
@@ -254,7 +125,7 @@ class Retriever:
             vocab = list_anatomies(self.store.meta["modality"])
         except (ImportError, ValueError, KeyError):
             vocab = []
-        close = difflib.get_close_matches(anatomy, built + vocab, n=3)
+        close = difflib.get_close_matches(anatomy, list(dict.fromkeys(built + vocab)), n=3)
         hint = f" closest: {close};" if close else ""
         if anatomy in vocab:
             return (f"anatomy {anatomy!r} has no sub-index in {self.index_dir}; built: {built or 'none'};{hint} "
@@ -267,7 +138,9 @@ class Retriever:
         if texts is not None:
             return m.encode_text(list(texts)).float().cpu().numpy()
         mod = self.store.meta["modality"]
-        pixels = torch.stack([m.preprocess_image(load_image(x, mod)) for x in images]).to(model_device(m))
+        # arrays carry no header: they get the index modality; files declare their own
+        pixels = torch.stack([m.preprocess_image(load_image(x, mod if isinstance(x, (np.ndarray, torch.Tensor)) else None))
+                              for x in images]).to(model_device(m))
         z = m.encode_image(pixels) if anatomy is None else m.encode_image_anatomy(pixels, [anatomy] * len(images))
         return z.float().cpu().numpy()
 

@@ -22,7 +22,7 @@ def build(*, model: str, manifest: str, out: str, recipe: str = "flat", anatomie
         batch_size: studies per forward pass.
         cache_dir: folder for resumable embedding shards (a rerun skips finished shards).
     """
-    from radkit.retrieval.api import build_index
+    from radkit.retrieval.build import build_index
 
     path = build_index(model, manifest, out, recipe=recipe, anatomies=anatomies, reports=reports,
                        batch_size=batch_size, cache_dir=cache_dir)
@@ -53,7 +53,7 @@ def add(index: str, *, manifest: str, batch_size: int = 16) -> int:
         manifest: manifest with the new studies (their ids must not be in the index).
         batch_size: studies per forward pass.
     """
-    from radkit.retrieval.api import add_to_index
+    from radkit.retrieval.build import add_to_index
 
     n = add_to_index(index, manifest, batch_size=batch_size)
     print(f"added {n} studies to {index}")
@@ -69,7 +69,7 @@ def remove(index: str, *, study_ids: list[str]) -> int:
         index: index folder.
         study_ids: study ids to remove.
     """
-    from radkit.retrieval.api import remove_from_index
+    from radkit.retrieval.build import remove_from_index
 
     n = remove_from_index(index, study_ids)
     print(f"removed {n} studies from {index}")

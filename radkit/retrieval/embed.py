@@ -29,8 +29,12 @@ SPACE_REPORT = "report"
 def load_image(image, modality: str | None = None):
     """A `radkit.io.Image` from a path, a numpy array or an Image (returned as is).
 
-    Uses `radkit.io.read_image` when installed; otherwise PNG/JPG (Pillow, grayscale)
-    and ``.npy`` files are read into an object with ``.array``, ``.spacing``, ``.modality``.
+    Args:
+        image: file or DICOM series folder (read with `radkit.io.read_image`), an array
+            (CXR (H, W), CT (X, Y, Z) in RAS+ order; no header: unit spacing), or an Image.
+        modality: declared modality; for paths None lets the header decide (so a CT queried
+            against a CXR model is refused by the model), for arrays it is required to know
+            how to treat them.
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -44,10 +48,10 @@ def load_image(image, modality: str | None = None):
         raise FileNotFoundError(f"image {path} not found; pass an existing file, a DICOM series folder or an array")
     try:
         from radkit.io import read_image
-    except ImportError:
+    except ImportError:  # older radkit without radkit.io: pictures and .npy only
         read_image = None
-    if read_image is not None:
-        return read_image(path)
+    if read_image is not None and path.suffix.lower() != ".npy":
+        return read_image(path, modality=modality)
     if path.suffix.lower() == ".npy":
         arr = np.load(path, allow_pickle=False)
     else:
@@ -59,7 +63,17 @@ def load_image(image, modality: str | None = None):
 
 
 def _plain_image(arr: np.ndarray, modality: str | None, meta: dict):
-    """An Image-like record for arrays (no header: unit spacing, identity affine)."""
+    """An Image for arrays without a header (unit spacing, identity affine)."""
+    try:
+        from radkit.io import Image
+
+        return Image(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality or "",
+                     meta=meta) if modality else _namespace(arr, modality, meta)
+    except ImportError:
+        return _namespace(arr, modality, meta)
+
+
+def _namespace(arr, modality, meta):
     img = SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), meta=meta)
     if modality is not None:  # without one, the model's own modality applies
         img.modality = modality

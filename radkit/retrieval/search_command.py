@@ -41,7 +41,10 @@ def search(*, index: str, image: Optional[str] = None, text: Optional[str] = Non
     for col in ("rank", "score", "study", "report"):
         t.add_column(col)
     for h in hits:
-        rep = h.report if len(h.report) <= 90 else h.report[:87] + "..."
+        rep = " ".join(h.report.split())
+        i = rep.upper().find("FINDINGS:")  # skip the examination/comparison header lines
+        rep = rep[i:] if i > 0 else rep
+        rep = rep if len(rep) <= 110 else rep[:107] + "..."
         t.add_row(str(h.rank), f"{h.score:.3f}", h.study_id, rep)
     Console(width=140).print(t)
     return 0

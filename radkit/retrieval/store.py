@@ -28,7 +28,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from radkit.retrieval.index import IndexRecipe, VectorIndex
+from radkit.retrieval.index import VectorIndex
+from radkit.retrieval.recipe import IndexRecipe
 
 FORMAT_VERSION = 1
 ITEM_COLUMNS = ("row_id", "study_id", "patient_id", "modality", "split", "view", "study_date",
@@ -202,6 +203,9 @@ class IndexStore:
                 kill a half-done write).
         """
         out = Path(out).resolve()
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "metadata.json").is_file())):
+            # never replace (and delete) something that is not a radkit index
+            raise FileExistsError(f"{out} exists and is not a radkit index; choose another --out or remove it")
         out.parent.mkdir(parents=True, exist_ok=True)
         _clean_stale(out)
         tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"

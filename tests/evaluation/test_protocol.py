@@ -64,7 +64,7 @@ def test_protocol_matches_direct_metrics(radir, tmp_path):
     assert got["n_queries"] == 6 and got["recall@1"] == pytest.approx(ref_c["recall@1"])
     assert res["conditional"]["mean"]["recall@3"] == pytest.approx(ref_c["recall@3"])
     # the same numbers from embeddings stored in an index built over the same studies
-    from radkit.retrieval.api import build_index
+    from radkit.retrieval.build import build_index
 
     idx = build_index(SPEC, recs, tmp_path / "idx", anatomies=["heart"], progress=False)
     res2 = evaluate(root, index_dir=idx, ks_unconditional=(1, 5), ks_conditional=(1, 3), progress=False)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from radkit.retrieval import Hit, Retriever, build_index
-from radkit.retrieval.api import add_to_index, remove_from_index
+from radkit.retrieval.build import add_to_index, remove_from_index
 from radkit.retrieval.embed import load_image
 
 SPEC = "tests.retrieval.tiny_model:TinyModel"
@@ -116,7 +116,25 @@ def test_real_radir_tiny_model(studies, tmp_path):
     assert (out / "model").is_dir()
     r = Retriever.load(out)  # model=None: loads out/model and checks the fingerprint
     assert r.model.fingerprint() == model.fingerprint()
+    assert len(r.info()["preprocessing_hash"]) == 16 and r.info()["anatomies"] == ["right lung"]
     hits = r.search(image=recs[4].image_paths[0], k=3)
     assert hits[0].study_id == recs[4].study_id and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert r.search(image=recs[4].image_paths[0], anatomy="right lung", k=1)[0].study_id == recs[4].study_id
     assert len(r.search(text="pleural effusion", k=6)) == 6
+    # a CT volume against a CXR index: the model refuses it, naming both modalities
+    import nibabel as nib
+    ct = tmp_path / "ct.nii.gz"
+    vol = np.random.default_rng(0).integers(-1000, 1200, (16, 16, 8)).astype(np.int16)
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), ct)
+    with pytest.raises(ValueError, match="modality 'ct'.*'cxr'"):
+        r.search(image=ct)
+
+
+def test_empty_index_and_dimension_mismatch(built):
+    r, recs = built
+    remove_from_index(r.index_dir, [s.study_id for s in recs])
+    empty = Retriever.load(r.index_dir)
+    with pytest.raises(ValueError, match="is empty"):
+        empty.search(image=recs[0].image_paths[0])
+    with pytest.raises(ValueError, match=r"must be \(n, 32\)"):
+        empty.store.spaces["image"].add(np.zeros((2, 8), np.float32), np.arange(2))

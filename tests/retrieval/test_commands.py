@@ -23,6 +23,11 @@ def test_index_build_info_search_add_remove(studies, tmp_path, capsys):
                  "--where", "split == 'test'"]) == 0
     table = capsys.readouterr().out
     assert "2 hits" in table and "score" in table
+    from tests.retrieval.tiny_model import make_studies
+    more, _ = make_studies(tmp_path / "more", n=2, seed=3)
+    more.write_text(more.read_text().replace('"s00', '"x00'))  # fresh study ids
+    assert main(["index", "add", str(out), "--manifest", str(more)]) == 0
+    assert "added 2 studies" in capsys.readouterr().out
     assert main(["index", "remove", str(out), "--study_ids", "[s002]"]) == 0
     assert main(["search", "--index", str(out), "--image", recs[2].image_paths[0], "--k", "1", "--json", "true"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["study_id"] != "s002"
