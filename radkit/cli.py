@@ -95,6 +95,30 @@ def _run(tree: dict, cfg):
     return comp(**kwargs)
 
 
+def _bare_bool_flags(tree: dict, argv: list[str]) -> list[str]:
+    """Let boolean options be given bare (``--json`` = ``--json true``) for the selected command."""
+    import inspect
+    import typing
+
+    comp, i = tree, 0
+    while isinstance(comp, dict) and i < len(argv) and argv[i] in comp:
+        comp, i = comp[argv[i]], i + 1
+    if isinstance(comp, dict):
+        return argv
+    try:
+        hints = typing.get_type_hints(comp)
+    except Exception:  # unresolvable annotations: leave argv alone
+        return argv
+    bools = {f"--{n}" for n, t in hints.items() if t is bool or t == typing.Optional[bool]}
+    out = list(argv[:i])
+    for j in range(i, len(argv)):
+        out.append(argv[j])
+        nxt = argv[j + 1] if j + 1 < len(argv) else None
+        if argv[j] in bools and (nxt is None or nxt.startswith("--")):
+            out.append("true")
+    return out
+
+
 def build_parser(tree: dict | None = None):
     """The full `radkit` parser (used by main and by the generated CLI reference)."""
     from jsonargparse import ArgumentParser
@@ -119,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tree = components()
         parser = build_parser(tree)
-        cfg = parser.parse_args(argv)
+        cfg = parser.parse_args(_bare_bool_flags(tree, argv))
         result = _run(tree, cfg.as_dict())
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 2

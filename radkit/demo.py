@@ -29,7 +29,7 @@ class DemoPlan:
     train_ct: bool
 
 
-FULL = DemoPlan(n_cxr=160, n_ct=40, stage1_steps=60, stage2_steps=20, batch_size=16, sft_steps=20, train_ct=True)
+FULL = DemoPlan(n_cxr=120, n_ct=32, stage1_steps=30, stage2_steps=15, batch_size=16, sft_steps=20, train_ct=True)
 FAST = DemoPlan(n_cxr=32, n_ct=6, stage1_steps=3, stage2_steps=2, batch_size=8, sft_steps=2, train_ct=False)
 
 
@@ -88,12 +88,17 @@ def _retrieval_chain(steps: _Steps, modality: str, plan: DemoPlan, progress: boo
                                             group_size=min(plan.batch_size, 6)))
     model_dir = run2 / "model"
 
+    from radkit.reports.tables import list_table_anatomies
     from radkit.retrieval import Retriever
-    from radkit.retrieval.api import build_index
+    from radkit.retrieval.build import build_index
 
     index = out / f"index-{modality}"
-    steps.run(f"index_{modality}", f"embed {modality} studies, build a flat FAISS index + anatomy sub-indexes",
-              index, lambda: build_index(str(model_dir), manifest, index, recipe="flat", progress=progress))
+    # one sub-index per anatomy that has a similarity table, so the evaluation covers them all
+    anatomies = sorted(set(list_table_anatomies(tables, "train")) | set(list_table_anatomies(tables, "test")))
+    steps.run(f"index_{modality}", f"embed {modality} studies, build a flat FAISS index + "
+              f"{len(anatomies)} anatomy sub-indexes", index,
+              lambda: build_index(str(model_dir), manifest, index, recipe="flat", anatomies=anatomies,
+                                  progress=progress))
 
     studies = read_manifest(manifest)
     r = Retriever.load(index)

@@ -47,3 +47,17 @@ def test_parser_lists_only_existing_areas():
     sub_names = set(components())
     assert "data" in sub_names and "demo" in sub_names
     assert build_parser() is not None
+
+
+def test_bare_boolean_flag(tmp_path, capsys):
+    import json
+
+    from radkit.data.study import Study
+    from radkit.data.manifest import write_manifest
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    write_manifest([Study("s1", "p1", "cxr", ["a.png"], "No effusion.")], tmp_path / "m.jsonl")
+    assert main(["data", "info", str(tmp_path / "m.jsonl"), "--json_output"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_studies"] == 1
+    # a string option is never given an invented value
+    assert main(["data", "validate", str(tmp_path / "m.jsonl"), "--out"]) == 2
