@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,3 +48,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(CACHE) runs
+
+docs: $(STAMP)
+	$(BIN)/python -m radkit.cli_docs docs/cli.md

@@ -32,6 +32,8 @@ def test_python_blocks_run(repo_root, tmp_path, monkeypatch):
 
 def test_bash_blocks_run(repo_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    for data in ("configs", "indexes", "models"):  # the README is written for the checkout's root
+        (tmp_path / data).symlink_to(repo_root / data)
     blocks = _blocks(repo_root, "bash")
     assert blocks
     for block in blocks:
