@@ -29,8 +29,9 @@ def _cpu_s() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1000, help="number of CXR studies")
-    ap.add_argument("--ct", type=int, default=20, help="number of default-size CT studies")
+    ap.add_argument("--ct", type=int, default=20, help="number of default-size CT studies (0: skip the CT part)")
     args = ap.parse_args()
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         t, c = time.perf_counter(), _cpu_s()
         synthesize(f"{tmp}/cxr", "cxr", n=args.n, seed=0, progress=False)
@@ -38,18 +39,20 @@ def main() -> None:
         scaled = dt * 1000 / args.n
         # on a shared machine wall time depends on other load; CPU seconds / 2 estimates 2 idle cores
         idle2 = cpu * 1000 / args.n / min(2, os.cpu_count() or 1)
-        print(f"cxr png: {args.n} studies in {dt:.1f} s wall, {cpu:.1f} CPU s (load {os.getloadavg()[0]:.1f}); "
+        print(f"cxr png: {args.n} studies in {dt:.1f} s wall, {cpu:.1f} CPU s "
+              f"(load {load0:.1f} before, {os.getloadavg()[0]:.1f} after); "
               f"1000 studies: wall {scaled:.1f} s (ratio to {TARGET_S_PER_1000_CXR:.0f} s target "
               f"{scaled / TARGET_S_PER_1000_CXR:.2f}), 2 idle cores ~ {idle2:.1f} s "
               f"(ratio {idle2 / TARGET_S_PER_1000_CXR:.2f})")
+        if args.ct:
+            t = time.perf_counter()
+            synthesize(f"{tmp}/ct", "ct", n=args.ct, seed=0, progress=False)
+            dt = time.perf_counter() - t
+            print(f"ct nifti 64x64x48: {args.ct} studies in {dt:.1f} s ({1000 * dt / args.ct:.0f} ms/study)")
+    if args.ct:
         t = time.perf_counter()
-        synthesize(f"{tmp}/ct", "ct", n=args.ct, seed=0, progress=False)
-        dt = time.perf_counter() - t
-        print(f"ct nifti 64x64x48: {args.ct} studies in {dt:.1f} s ({1000 * dt / args.ct:.0f} ms/study)")
-    t = time.perf_counter()
-    generate_study(np.random.default_rng(0), "ct", size=(512, 512, 64))
-    print(f"ct 512x512x64 in memory: {time.perf_counter() - t:.1f} s")
-
+        generate_study(np.random.default_rng(0), "ct", size=(512, 512, 64))
+        print(f"ct 512x512x64 in memory: {time.perf_counter() - t:.1f} s")
 
 if __name__ == "__main__":
     main()

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+
+
+@lru_cache(maxsize=64)
+def _lerp_table(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cached (lo, hi, w) of linear interpolation from n_in to n_out samples; w is float32 so the
+    lerp stays in float32 (a float64 weight silently promotes every texture to float64)."""
+    pos = np.linspace(0, n_in - 1, n_out, dtype=np.float32)
+    lo = np.clip(np.floor(pos).astype(np.intp), 0, max(n_in - 2, 0))
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = (pos - lo).astype(np.float32)
+    for t in (lo, hi, w):
+        t.flags.writeable = False
+    return lo, hi, w
 
 
 def _upsample_axis(g: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     """Linear interpolation of ``g`` along ``axis`` to ``n_out`` samples (gather + lerp, no BLAS:
     tiny matrix products stall on busy machines in threaded BLAS)."""
-    n_in = g.shape[axis]
-    pos = np.linspace(0, n_in - 1, n_out, dtype=np.float32)
-    lo = np.clip(np.floor(pos).astype(np.intp), 0, max(n_in - 2, 0))
-    w = (pos - lo).reshape([-1 if i == axis else 1 for i in range(g.ndim)])
-    hi = np.minimum(lo + 1, n_in - 1)
-    return np.take(g, lo, axis) * (1 - w) + np.take(g, hi, axis) * w
+    lo, hi, w = _lerp_table(g.shape[axis], n_out)
+    w = w.reshape([-1 if i == axis else 1 for i in range(g.ndim)])
+    out = np.take(g, hi, axis)
+    out -= (g_lo := np.take(g, lo, axis))
+    out *= w
+    out += g_lo
+    return out
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], cells: int | tuple[int, ...]) -> np.ndarray:
