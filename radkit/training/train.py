@@ -24,7 +24,7 @@ class SaveModelFolder(L.Callback):
             pl_module.model.save_pretrained(self.out_dir / "checkpoints" / f"step-{step:06d}")
 
 
-def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "data/tables",
+def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "runs/synth-cxr/tables",
           manifest: str | None = None, out_dir: str = "runs/radir-tiny-cxr", init_from: str | None = None,
           model_overrides: dict[str, Any] | None = None, stage: str = "1", max_steps: int = 100,
           batch_size: int = 8, groups_per_batch: int = 1, group_size: int = 6, lr: float = 1e-4,
@@ -39,7 +39,9 @@ def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "d
     Args:
         model: architecture name (`radkit.models.list_models()`) or .json path.
         modality: "cxr" or "ct" (for multi-modality configs such as radir-tiny).
-        tables_dir: RadIR table folder (``train.jsonl``, ``train.npy``, ``anatomy/...``).
+        tables_dir: RadIR table folder (``train.jsonl``, ``train.npy``, ``anatomy/...``); the default is where
+            `radkit data annotate runs/synth-cxr/manifest.jsonl` writes them after `radkit data synth`.
+            Image paths resolve relative to it or its parent.
         manifest: optional manifest; its studies supply images and reports by study_id.
         out_dir: run folder: ``model/`` (final), ``checkpoints/``, logs.
         init_from: a saved model folder to start from (e.g. the stage-1 result for stage 2).
