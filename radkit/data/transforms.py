@@ -105,7 +105,9 @@ def build_transform(cfg: PreprocessConfig) -> Callable[[np.ndarray, np.ndarray |
             aff = torch.eye(4, dtype=torch.float64) if affine is None else torch.as_tensor(affine, dtype=torch.float64)
             x = MetaTensor(x, affine=aff)
         out = pipeline(x)
-        return torch.as_tensor(out, dtype=torch.float32).contiguous().clone()
+        if isinstance(out, MetaTensor):  # a MetaTensor would route every later op through MONAI's meta tracking
+            out = out.as_tensor()
+        return out.to(torch.float32).contiguous().clone()
 
     return apply
 
