@@ -201,9 +201,9 @@ class Retriever:
 
     def explain(self, anatomies: Sequence[str] | None = None, k: int = 10, where=None) -> list[dict]:
         """How a search would run: per requested anatomy (None = every built one, plus the global
-        spaces), whether a sub-index exists, its size, and the FAISS path chosen with the reason."""
-        from radkit.retrieval.index import plan_search
-
+        spaces), whether a sub-index exists, its size, and the search path chosen with the reason
+        (`radkit.retrieval.plan`; e.g. filtered search on a GPU flat index runs through radkit's
+        similarity_topk with the allowed ids, since FAISS GPU indexes lack IDSelector)."""
         names = list(self.store.spaces) if anatomies is None else [anatomy_space(a) for a in anatomies]
         rows = self.store.select(where)
         out = []
@@ -214,8 +214,9 @@ class Retriever:
                 entry.update(available=False, reason=self._unknown_anatomy(entry["anatomy"]))
             else:
                 n_sel = None if rows is None else int(np.isin(vi.ids, rows).sum())
-                plan = plan_search(len(vi), k, n_sel, vi.on_gpu)
+                plan = vi.plan(k, n_sel)
                 entry.update(available=True, size=len(vi), selected=n_sel, factory=vi.recipe.factory,
+                             backend=vi.recipe.backend,
                              device="cuda" if vi.on_gpu else "cpu", path=plan.path, reason=plan.reason)
             out.append(entry)
         return out
