@@ -236,3 +236,26 @@ def test_gpu_index_equals_cpu(name):
     _, kc = cpu.search(q, GPU_MAX_K + 10)
     if name == "flat":
         assert np.mean(ik[:, :100] == kc[:, :100]) > 0.99
+
+
+def test_hits_after_removal_map_to_the_right_items(tmp_path):
+    """Hits are built from cached item lists (ItemLookup): after removals row ids have gaps."""
+    from radkit.retrieval.api import Retriever
+
+    base = clustered(40, seed=12)
+    store = IndexStore.create(IndexRecipe.load("flat"), 64, "m", "fp", "cxr")
+    store.add([{"study_id": f"s{i}", "report": f"report {i}", "image_path": f"{i}.png"} for i in range(40)],
+              {"image": base})
+    store.remove([f"s{i}" for i in range(0, 40, 3)])
+    r = Retriever(store, None, tmp_path)
+    hits = r.search_vectors(base[[4, 5]], "image", k=100)  # k above the 26 rows left
+    assert [len(h) for h in hits] == [26, 26] and [h.rank for h in hits[0]] == list(range(1, 27))
+    assert hits[0][0].study_id == "s4" and hits[0][0].report == "report 4" and hits[0][0].image_path == "4.png"
+    assert hits[1][0].study_id == "s5" and not {h.study_id for h in hits[1]} & {f"s{i}" for i in range(0, 40, 3)}
+    sims = base[4] @ base.T
+    for h in hits[0][:5]:
+        assert h.score == pytest.approx(min(sims[int(h.study_id[1:])], 1.0), abs=1e-5)
+    cols = store.columns(np.array([[5, -1, 3, 999]]))  # 3 was removed, 999 never existed
+    assert cols["study_id"].tolist() == [["s5", None, None, None]] and cols["report"][0, 0] == "report 5"
+    store.add([{"study_id": "late"}], {"image": base[:1]})  # the cache follows the item table
+    assert r.search_vectors(base[:1], "image", k=1)[0][0].study_id == "late"
