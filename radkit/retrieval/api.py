@@ -139,8 +139,15 @@ class Retriever:
             return m.encode_text(list(texts)).float().cpu().numpy()
         mod = self.store.meta["modality"]
         # arrays carry no header: they get the index modality; files declare their own
-        pixels = torch.stack([m.preprocess_image(load_image(x, mod if isinstance(x, (np.ndarray, torch.Tensor)) else None))
-                              for x in images]).to(model_device(m))
+        loaded = [load_image(x, mod if isinstance(x, (np.ndarray, torch.Tensor)) else None) for x in images]
+        for x, img in zip(images, loaded):
+            got = getattr(img, "modality", None)
+            if got and got != mod:
+                name = x if isinstance(x, (str, os.PathLike)) else f"{type(x).__name__} query"
+                raise ValueError(f"query image {name} has modality {got!r} but index {self.index_dir} holds {mod!r} "
+                                 f"studies (model {self.store.meta['model_name']!r}); query with a {mod} image or "
+                                 f"search an index built from {got} studies with a {got} model")
+        pixels = torch.stack([m.preprocess_image(img) for img in loaded]).to(model_device(m))
         z = m.encode_image(pixels) if anatomy is None else m.encode_image_anatomy(pixels, [anatomy] * len(images))
         return z.float().cpu().numpy()
 

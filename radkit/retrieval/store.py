@@ -259,6 +259,10 @@ class IndexStore:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{folder}: index format {meta.get('format_version')!r}, this radkit reads "
                              f"{FORMAT_VERSION}; rebuild the index with this radkit version")
+        missing = [k for k in ("recipe", "spaces", "dim", "modality", "model_fingerprint") if k not in meta]
+        if missing:
+            raise ValueError(f"{meta_path} lacks {missing}; it was not written by radkit or was edited; "
+                             "rebuild the index")
         recipe = IndexRecipe(**meta["recipe"])
         spaces = {name: VectorIndex.load(folder, info["file"], recipe, meta["dim"])
                   for name, info in meta["spaces"].items()}

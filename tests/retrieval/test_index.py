@@ -169,8 +169,28 @@ def test_corrupt_and_missing_index_errors(tmp_path):
     store = IndexStore.create(IndexRecipe.load("flat"), 64, "m", "fp", "cxr")
     store.add([{"study_id": "a"}], {"image": clustered(1)})
     out = store.save(tmp_path / "idx")
+    good = {f: (out / f).read_bytes() for f in ("image.faiss", "image.ids.npy", "metadata.json", "items.parquet")}
     (out / "image.faiss").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(ValueError, match="space 'image' .* is corrupt.*rebuild"):
+        IndexStore.load(out)
+    (out / "image.faiss").write_bytes(good["image.faiss"])
+    np.save(out / "image.ids.npy", np.arange(3))  # readable but does not match the FAISS file
+    with pytest.raises(ValueError, match="inconsistent.*ids \\(3,\\)"):
+        IndexStore.load(out)
+    (out / "image.ids.npy").write_bytes(good["image.ids.npy"])
+    (out / "items.parquet").write_bytes(b"PAR1 truncated")
+    with pytest.raises(ValueError, match="items.parquet is unreadable"):
+        IndexStore.load(out)
+    (out / "items.parquet").write_bytes(good["items.parquet"])
+    (out / "metadata.json").write_text('{"format_version": 1, "dim": ')
+    with pytest.raises(ValueError, match="metadata.json is corrupt"):
+        IndexStore.load(out)
+    (out / "metadata.json").write_text('{"format_version": 1}')
+    with pytest.raises(ValueError, match="lacks \\['recipe'"):
+        IndexStore.load(out)
+    (out / "metadata.json").write_bytes(good["metadata.json"])
+    (out / "image.faiss").unlink()
+    with pytest.raises(FileNotFoundError, match="image.faiss is missing"):
         IndexStore.load(out)
 
 
