@@ -100,7 +100,8 @@ class ProcessReward:
                 out.append(0.0)
                 continue
             ref = reference_of({"gt_findings": _json(_col(kwargs, "gt_findings", i), [])})
-            res = self.judge.judge(think, chain, _col(kwargs, "original_report", i, "") or "", ref)
+            res = self.judge.judge(think, chain, _col(kwargs, "original_report", i, "") or "", ref,
+                                   {"modality": _col(kwargs, "modality", i, "cxr")})
             if res is None:  # judge failure: no signal rather than a wrong one
                 out.append(0.0)
                 continue
