@@ -130,6 +130,33 @@ def predict(vqa: str, model: str | None = None, out: str = "preds.jsonl", split:
     return 0
 
 
+def evaluate(vqa: str, model: str | None = None, out: str = "eval", split: str = "test", judge: str = "offline",
+             image_size: int = 448, max_new_tokens: int = 512, max_items: int | None = None, batch_size: int = 8) -> int:
+    """Predict and score a VQA split: accuracy vs chance per task, format, RadRScore; JSON + HTML summary.
+
+    Example:
+        radkit reason evaluate vqa/vqa.jsonl --model runs/grpo --out eval
+
+    Args:
+        vqa: VQA JSONL (from `radkit reason build-vqa`).
+        model: local model folder.
+        out: output folder (preds.jsonl, scores.json, summary.html).
+        split: records of this split.
+        judge: RadRScore judge: "offline" or "llm" (see `radkit reason score`).
+        max_items: evaluate only the first N records of the split.
+        batch_size: prompts per generation batch.
+    """
+    from radkit.reasoning.evaluate import evaluate as run
+    from radkit.reasoning.infer import format_table
+
+    if not model:
+        raise ValueError("evaluate needs --model DIR (a local model folder)")
+    result = run(model, vqa, out, split, judge, image_size, max_new_tokens, max_items, batch_size)
+    print(format_table(result))
+    print(f"wrote {Path(out) / 'scores.json'} and {Path(out) / 'summary.html'}")
+    return 0
+
+
 def _with_config(fn):
     """``fn`` plus a ``--config FILE.yaml`` argument: YAML keys fill every argument left at its default.
 
@@ -168,4 +195,4 @@ def _with_config(fn):
 
 COMMANDS = {"build-vqa": build_vqa, "mine": mine, "score": score, "sft": _with_config(train_sft),
             "grpo": _with_config(train_grpo),
-            "answer": answer, "predict": predict}
+            "answer": answer, "predict": predict, "evaluate": evaluate}

@@ -73,3 +73,20 @@ def test_build_vqa_from_reports_cli(studies, tmp_path):
     assert all(r["observed_from"] == "report" and r["process"] for r in recs)
     assert main(["reason", "build-vqa", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "v2"),
                  "--observe", "gold"]) == 1
+
+
+def test_evaluate_cli_writes_json_and_html(tiny_model_dir, vqa_dir, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["reason", "evaluate", str(vqa_dir / "vqa.jsonl"), "--model", str(tiny_model_dir), "--out", str(out),
+                 "--split", "train", "--image_size", "56", "--max_new_tokens", "6", "--max_items", "6"]) == 0
+    res = json.loads((out / "scores.json").read_text())
+    preds = [json.loads(x) for x in (out / "preds.jsonl").read_text().splitlines()]
+    assert len(preds) == 6 and sum(r["n"] for r in res["tasks"].values()) == 6
+    for row in res["tasks"].values():
+        assert 0 <= row["chance"] <= 1 and row["format"] == 1 - row["malformed"] / row["n"]
+    page = (out / "summary.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page.split("<body>")[1]
+    assert all(name in page for name in res["tasks"])
+    assert "chance" in capsys.readouterr().out
+    assert main(["reason", "evaluate", str(vqa_dir / "vqa.jsonl"), "--model", str(tiny_model_dir),
+                 "--split", "nope"]) == 1
