@@ -14,7 +14,8 @@
 #endif
 
 namespace radkit {
-void ct_preprocess_cpu(const int16_t* in, int64_t batch, int64_t in_numel, const CtAxis* axes,
+template <typename T>
+void ct_preprocess_cpu(const T* in, int64_t batch, int64_t in_numel, const CtAxis* axes,
                        CtWindow win, float* out);
 void topk_merge_cpu(const float* scores, int64_t Q, int64_t T, int64_t ld, int64_t base,
                     const bool* mask, int64_t mask_qstride, float* heap_s, int64_t* heap_i,
@@ -22,22 +23,27 @@ void topk_merge_cpu(const float* scores, int64_t Q, int64_t T, int64_t ld, int64
 void topk_finalize_cpu(const float* heap_s, const int64_t* heap_i, int64_t Q, int64_t k,
                        float* scores_out, int64_t* idx_out);
 #ifdef RADKIT_WITH_CUDA
-cudaError_t ct_preprocess_cuda(const int16_t* in, int64_t batch, int64_t in_numel,
+template <typename T>
+cudaError_t ct_preprocess_cuda(const T* in, int64_t batch, int64_t in_numel,
                                const CtAxis* axes, CtWindow win, float* out, cudaStream_t stream);
 cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t ld, int64_t base,
                             const bool* mask, int64_t mask_qstride, float* run_s,
-                            int32_t* run_i, int k, int K, cudaStream_t stream);
+                            int32_t* run_i, int k, int K, float* part_s, int32_t* part_i, int S,
+                            cudaStream_t stream);
+int topk_split_count(int64_t Q, int64_t T, int K);
 #endif
 }  // namespace radkit
 
 using radkit::CtAxis;
 
-// volume: (B, X, Y, Z) int16 contiguous. axis_params: (3, 7) float64 rows
+// volume: (B, X, Y, Z) int16 (stored values) or float32 (HU), contiguous. axis_params: (3, 7) float64 rows
 // [out_size, crop_off, res_size, scale, in_size, stride, flip], one per output axis.
 // window: [slope, intercept, lo, hi]. Returns (B, *out_size) float32 in [0, 1].
 torch::Tensor ct_preprocess(torch::Tensor volume, torch::Tensor axis_params, std::vector<double> window) {
   TORCH_CHECK(volume.dim() == 4, "volume must be (B, X, Y, Z), got ", volume.sizes());
-  TORCH_CHECK(volume.scalar_type() == torch::kInt16, "volume must be int16, got ", volume.scalar_type());
+  const bool is_f32 = volume.scalar_type() == torch::kFloat32;
+  TORCH_CHECK(is_f32 || volume.scalar_type() == torch::kInt16, "volume must be int16 or float32, got ",
+              volume.scalar_type());
   TORCH_CHECK(window.size() == 4, "window must be [slope, intercept, lo, hi]");
   TORCH_CHECK(window[3] > window[2], "window hi must exceed lo");
   auto p = axis_params.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -58,14 +64,21 @@ torch::Tensor ct_preprocess(torch::Tensor volume, torch::Tensor axis_params, std
   const int64_t in_numel = volume.size(1) * volume.size(2) * volume.size(3);
   if (volume.is_cuda()) {
 #ifdef RADKIT_WITH_CUDA
-    auto err = radkit::ct_preprocess_cuda(volume.data_ptr<int16_t>(), B, in_numel, axes, win,
-                                          out.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+    auto stream = c10::cuda::getCurrentCUDAStream().stream();
+    auto err = is_f32 ? radkit::ct_preprocess_cuda(volume.data_ptr<float>(), B, in_numel, axes, win,
+                                                   out.data_ptr<float>(), stream)
+                      : radkit::ct_preprocess_cuda(volume.data_ptr<int16_t>(), B, in_numel, axes, win,
+                                                   out.data_ptr<float>(), stream);
     TORCH_CHECK(err == cudaSuccess, "ct_preprocess CUDA launch failed: ", cudaGetErrorString(err));
 #else
     TORCH_CHECK(false, "this radkit ops build has no CUDA support; use the cuda build");
 #endif
   } else {
-    radkit::ct_preprocess_cpu(volume.data_ptr<int16_t>(), B, in_numel, axes, win, out.data_ptr<float>());
+    if (is_f32) {
+      radkit::ct_preprocess_cpu(volume.data_ptr<float>(), B, in_numel, axes, win, out.data_ptr<float>());
+    } else {
+      radkit::ct_preprocess_cpu(volume.data_ptr<int16_t>(), B, in_numel, axes, win, out.data_ptr<float>());
+    }
   }
   return out;
 }
@@ -105,6 +118,10 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
     auto run_s = torch::full({Q, K}, -std::numeric_limits<float>::infinity(), f32);
     auto run_i = torch::full({Q, K}, -1, queries.options().dtype(torch::kInt32));
     auto stream = c10::cuda::getCurrentCUDAStream().stream();
+    // few queries: each tile is split across several blocks per query (scratch for their lists)
+    const int s_max = radkit::topk_split_count(Q, std::min(tile, N), (int)K);
+    auto part_s = torch::empty({s_max > 1 ? Q * s_max * K : 0}, f32);
+    auto part_i = torch::empty({s_max > 1 ? Q * s_max * K : 0}, queries.options().dtype(torch::kInt32));
     for (int64_t base = 0; base < N; base += tile) {
       const int64_t T = std::min(tile, N - base);
       auto dbt = database.narrow(0, base, T);
@@ -114,7 +131,8 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
       auto err = radkit::topk_merge_cuda(sc.data_ptr<float>(), Q, T, T, base,
                                          has_mask ? mask.data_ptr<bool>() : nullptr, mask_qstride,
                                          run_s.data_ptr<float>(), run_i.data_ptr<int32_t>(),
-                                         (int)k, (int)K, stream);
+                                         (int)k, (int)K, part_s.data_ptr<float>(), part_i.data_ptr<int32_t>(),
+                                         std::min(s_max, radkit::topk_split_count(Q, T, (int)K)), stream);
       TORCH_CHECK(err == cudaSuccess, "similarity_topk CUDA merge failed: ", cudaGetErrorString(err));
     }
     return {run_s.narrow(1, 0, k).contiguous(), run_i.narrow(1, 0, k).to(torch::kInt64)};
@@ -125,11 +143,20 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
   if (low_precision) q = q.to(torch::kFloat32);
   auto heap_s = torch::full({Q, k}, -std::numeric_limits<float>::infinity(), torch::kFloat32);
   auto heap_i = torch::full({Q, k}, -1, torch::kInt64);
+  // Reused buffers: fresh large allocations per tile cost more in page faults than the GEMM.
+  const int64_t D = queries.size(1), tmax = std::min(tile, std::max<int64_t>(N, 1));
+  auto score_buf = torch::empty({Q * tmax}, torch::kFloat32);
+  auto tile_buf = low_precision ? torch::empty({tmax * D}, torch::kFloat32) : torch::Tensor();
   for (int64_t base = 0; base < N; base += tile) {
     const int64_t T = std::min(tile, N - base);
     auto dbt = database.narrow(0, base, T);
-    if (low_precision) dbt = dbt.to(torch::kFloat32);  // exact upcast: fp32 accumulation
-    auto sc = at::mm(q, dbt.t()).contiguous();
+    if (low_precision) {  // exact upcast: fp32 accumulation
+      auto t32 = tile_buf.narrow(0, 0, T * D).view({T, D});
+      t32.copy_(dbt);
+      dbt = t32;
+    }
+    auto sc = score_buf.narrow(0, 0, Q * T).view({Q, T});
+    at::mm_out(sc, q, dbt.t());
     radkit::topk_merge_cpu(sc.data_ptr<float>(), Q, T, T, base, has_mask ? mask.data_ptr<bool>() : nullptr,
                            mask_qstride, heap_s.data_ptr<float>(), heap_i.data_ptr<int64_t>(), k);
   }

@@ -1,9 +1,41 @@
 """radkit: similar-case search (RadIR) and diagnostic reasoning (ChestX-Reasoner) for chest X-ray and CT.
 
-Heavy submodules (torch, Lightning, transformers) are imported lazily so that
-`import radkit` and `radkit --help` stay fast.
+The top-level names are imported lazily so that `import radkit` and `radkit --help`
+stay fast (torch, Lightning and transformers load only when used).
 """
+
+from __future__ import annotations
+
+import importlib
 
 from radkit._version import __version__
 
-__all__ = ["__version__"]
+# public name -> module that defines it
+_LAZY = {
+    "list_models": "radkit.models",
+    "create_model": "radkit.models",
+    "load_model": "radkit.models",
+    "get_model_config": "radkit.models",
+    "train": "radkit.training",
+    "read_image": "radkit.io",
+    "Image": "radkit.io",
+    "Study": "radkit.data.study",
+    "read_manifest": "radkit.data.manifest",
+    "write_manifest": "radkit.data.manifest",
+    "synthesize": "radkit.data.synth",
+    "structure_report": "radkit.reports.structure",
+    "Retriever": "radkit.retrieval",
+    "Hit": "radkit.retrieval",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'radkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -27,3 +27,13 @@ import pytest  # noqa: E402
 def repo_root() -> Path:
     """The checkout's root folder."""
     return _ROOT
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The fast demo, run once per test session: (output folder, paths dict)."""
+    from radkit.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    paths = run_demo(str(out), fast=True, progress=False)
+    return out, paths

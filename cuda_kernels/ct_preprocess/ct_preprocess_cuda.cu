@@ -8,7 +8,8 @@ struct CtAxes3 {
   CtAxis a[3];
 };
 
-__global__ void ct_preprocess_kernel(const int16_t* __restrict__ in, int64_t batch,
+template <typename T>
+__global__ void ct_preprocess_kernel(const T* __restrict__ in, int64_t batch,
                                      int64_t in_numel, CtAxes3 axes, CtWindow win,
                                      float* __restrict__ out) {
   const int64_t nx = axes.a[0].out_size, ny = axes.a[1].out_size, nz = axes.a[2].out_size;
@@ -26,7 +27,8 @@ __global__ void ct_preprocess_kernel(const int16_t* __restrict__ in, int64_t bat
   }
 }
 
-cudaError_t ct_preprocess_cuda(const int16_t* in, int64_t batch, int64_t in_numel,
+template <typename T>
+cudaError_t ct_preprocess_cuda(const T* in, int64_t batch, int64_t in_numel,
                                const CtAxis* axes, CtWindow win, float* out,
                                cudaStream_t stream) {
   CtAxes3 ax;
@@ -36,8 +38,14 @@ cudaError_t ct_preprocess_cuda(const int16_t* in, int64_t batch, int64_t in_nume
   const int threads = 256;
   int64_t blocks = (total + threads - 1) / threads;
   if (blocks > 65535LL * 32) blocks = 65535LL * 32;  // grid-stride loop covers the rest
-  ct_preprocess_kernel<<<(unsigned)blocks, threads, 0, stream>>>(in, batch, in_numel, ax, win, out);
+  ct_preprocess_kernel<T><<<(unsigned)blocks, threads, 0, stream>>>(in, batch, in_numel, ax, win, out);
   return cudaGetLastError();
 }
+
+// int16 stored values or float32 HU
+template cudaError_t ct_preprocess_cuda<int16_t>(const int16_t*, int64_t, int64_t, const CtAxis*, CtWindow,
+                                                 float*, cudaStream_t);
+template cudaError_t ct_preprocess_cuda<float>(const float*, int64_t, int64_t, const CtAxis*, CtWindow,
+                                               float*, cudaStream_t);
 
 }  // namespace radkit

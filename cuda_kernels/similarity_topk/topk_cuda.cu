@@ -1,7 +1,13 @@
-// similarity_topk CUDA merge: one block per query merges a score tile into the running
-// best-first list (K = next power of two >= k entries per query, in global memory).
-// Candidates beating the current k-th entry are appended to shared memory; whenever a
-// chunk of K scores has been scanned the 2K entries are bitonic-sorted best-first.
+// similarity_topk CUDA merge of one score tile into the running best-first lists (K = next power
+// of two >= k entries per query, in global memory).
+//
+// Scan (one block, one candidate row): candidates beating the current threshold are appended to
+// a shared buffer behind the kept list; when the buffer could overflow, list + buffer are
+// bitonic-sorted best-first and the threshold tightens to the new k-th entry.
+// Many queries: one block per query scans the whole tile. Few queries (Q = 1 search): one block per
+// query would leave most SMs idle, so the tile is split across S blocks per query, each keeping
+// its own best K of its slice (pruned by the running k-th entry, which can only improve), then one
+// block per query merges the S partial lists into the running list.
 #include <cuda_runtime.h>
 #include <math_constants.h>
 #include "topk_core.h"
@@ -29,71 +35,194 @@ __device__ void topk_bitonic_sort(float* s, int32_t* id, int n) {
   }
 }
 
+struct TopkShared {
+  int count;  // entries in the append buffer
+  float thr_s;
+  int32_t thr_i;
+};
+
+// Shared list length: K kept entries + an append buffer of at least one step (blockDim <= 1024)
+// of candidates; a power of two for the bitonic sort.
+__host__ __device__ __forceinline__ int topk_list_len(int K) { return K >= 1024 ? 2 * K : 2048; }
+
+// Thread 0: threshold = the better of the list's k-th entry and the floor (fs, fi).
+__device__ __forceinline__ void topk_set_threshold(const float* s, const int32_t* id, int k, float fs,
+                                                   int32_t fi, TopkShared* sh) {
+  const bool own = topk_better(s[k - 1], id[k - 1], fs, fi);
+  sh->thr_s = own ? s[k - 1] : fs;
+  sh->thr_i = own ? id[k - 1] : fi;
+}
+
+// Sort the appended entries into the list (block-uniform call).
+__device__ void topk_flush(float* s, int32_t* id, int k, int K, int L, int pending, float fs, int32_t fi,
+                           TopkShared* sh) {
+  for (int t = K + pending + threadIdx.x; t < L; t += blockDim.x) {
+    s[t] = -CUDART_INF_F;
+    id[t] = -1;
+  }
+  __syncthreads();
+  topk_bitonic_sort(s, id, L);
+  if (threadIdx.x == 0) {
+    sh->count = 0;
+    topk_set_threshold(s, id, k, fs, fi, sh);
+  }
+  __syncthreads();
+}
+
+// Merge candidates [0, n) into the shared list s/id[0, K) (best first; [K, L) is the append buffer).
+// Candidate j is element e = j of row/ids, or with kSeg the j % seg-th entry of segment j / seg
+// (e = (j / seg) * seg_stride + j % seg: the first k entries of each partial list). ids: explicit
+// candidate ids (-1 = padding, skipped) or nullptr for base + e. One candidate per thread and step;
+// the buffer is sorted in only when the next step could overflow it, so once the threshold has
+// settled a step costs one read and one barrier.
+// Precondition: list loaded, sh->count == 0, threshold set, block synchronised.
+template <bool kSeg>
+__device__ void topk_scan(const float* __restrict__ row, const int32_t* __restrict__ ids, int64_t n,
+                          int64_t base, const bool* __restrict__ mrow, float* s, int32_t* id, int k,
+                          int K, float fs, int32_t fi, TopkShared* sh, int seg = 1, int seg_stride = 1) {
+  const int L = topk_list_len(K);
+  const int cap = L - K;
+  int pending = 0;  // block-uniform copy of sh->count
+  for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) {
+    const int64_t j = c0 + threadIdx.x;
+    bool take = false;
+    float v = 0.f;
+    int32_t idx = -1;
+    if (j < n) {
+      const int64_t e = kSeg ? (j / seg) * seg_stride + j % seg : j;
+      v = row[e];
+      idx = ids ? ids[e] : static_cast<int32_t>(base + e);
+      // NaN never enters; masked and padding entries neither
+      take = v == v && idx >= 0 && !(mrow && !mrow[e]) && topk_better(v, idx, sh->thr_s, sh->thr_i);
+    }
+    if (take) {
+      const int pos = atomicAdd(&sh->count, 1);  // pending + this step's takes <= cap
+      s[K + pos] = v;
+      id[K + pos] = idx;
+    }
+    pending += __syncthreads_count(take);
+    if (pending > cap - (int)blockDim.x) {  // the next step might not fit
+      topk_flush(s, id, k, K, L, pending, fs, fi, sh);
+      pending = 0;
+    }
+  }
+  if (pending > 0) topk_flush(s, id, k, K, L, pending, fs, fi, sh);
+}
+// Load list (src or padding when src is null), set the threshold from it and the floor.
+__device__ void topk_begin(const float* src_s, const int32_t* src_i, float* s, int32_t* id, int k,
+                           int K, float fs, int32_t fi, TopkShared* sh) {
+  for (int t = threadIdx.x; t < K; t += blockDim.x) {
+    s[t] = src_s ? src_s[t] : -CUDART_INF_F;
+    id[t] = src_s ? src_i[t] : -1;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    sh->count = 0;
+    topk_set_threshold(s, id, k, fs, fi, sh);
+  }
+  __syncthreads();
+}
+
+__device__ void topk_store(const float* s, const int32_t* id, float* dst_s, int32_t* dst_i, int K) {
+  for (int t = threadIdx.x; t < K; t += blockDim.x) {
+    dst_s[t] = s[t];
+    dst_i[t] = id[t];
+  }
+}
+
+// One block per query: the whole tile into the running list.
 __global__ void topk_merge_kernel(const float* __restrict__ scores, int64_t T, int64_t ld,
                                   int64_t base, const bool* __restrict__ mask,
                                   int64_t mask_qstride, float* run_s, int32_t* run_i,
                                   int k, int K) {
   extern __shared__ unsigned char smem_raw[];
   float* s = reinterpret_cast<float*>(smem_raw);
-  int32_t* id = reinterpret_cast<int32_t*>(s + 2 * K);
-  __shared__ int count;
-  __shared__ float thr_s;
-  __shared__ int32_t thr_i;
+  int32_t* id = reinterpret_cast<int32_t*>(s + topk_list_len(K));
+  __shared__ TopkShared sh;
   const int64_t q = blockIdx.x;
-  const float* row = scores + q * ld;
   const bool* mrow = mask ? mask + q * mask_qstride + base : nullptr;
-  for (int t = threadIdx.x; t < K; t += blockDim.x) {
-    s[t] = run_s[q * K + t];
-    id[t] = run_i[q * K + t];
+  topk_begin(run_s + q * K, run_i + q * K, s, id, k, K, -CUDART_INF_F, -1, &sh);
+  topk_scan<false>(scores + q * ld, nullptr, T, base, mrow, s, id, k, K, -CUDART_INF_F, -1, &sh);
+  topk_store(s, id, run_s + q * K, run_i + q * K, K);
+}
+
+// Block (b, q): best K of slice b of query q's tile row, pruned by the running k-th entry.
+__global__ void topk_partial_kernel(const float* __restrict__ scores, int64_t T, int64_t ld,
+                                    int64_t base, const bool* __restrict__ mask,
+                                    int64_t mask_qstride, const float* run_s, const int32_t* run_i,
+                                    int k, int K, int64_t chunk, float* part_s, int32_t* part_i) {
+  extern __shared__ unsigned char smem_raw[];
+  float* s = reinterpret_cast<float*>(smem_raw);
+  int32_t* id = reinterpret_cast<int32_t*>(s + topk_list_len(K));
+  __shared__ TopkShared sh;
+  const int64_t q = blockIdx.y, b = blockIdx.x, S = gridDim.x;
+  const int64_t j0 = b * chunk;
+  const int64_t n = (j0 < T) ? ((T - j0 < chunk) ? T - j0 : chunk) : 0;
+  const float fs = run_s[q * K + k - 1];
+  const int32_t fi = run_i[q * K + k - 1];
+  const bool* mrow = mask ? mask + q * mask_qstride + base + j0 : nullptr;
+  topk_begin(nullptr, nullptr, s, id, k, K, fs, fi, &sh);
+  topk_scan<false>(scores + q * ld + j0, nullptr, n, base + j0, mrow, s, id, k, K, fs, fi, &sh);
+  topk_store(s, id, part_s + (q * S + b) * K, part_i + (q * S + b) * K, K);
+}
+
+// One block per query: the S partial lists (S * K entries with ids) into the running list.
+__global__ void topk_combine_kernel(const float* __restrict__ part_s, const int32_t* __restrict__ part_i,
+                                    int S, float* run_s, int32_t* run_i, int k, int K) {
+  extern __shared__ unsigned char smem_raw[];
+  float* s = reinterpret_cast<float*>(smem_raw);
+  int32_t* id = reinterpret_cast<int32_t*>(s + topk_list_len(K));
+  __shared__ TopkShared sh;
+  const int64_t q = blockIdx.x, stride = static_cast<int64_t>(S) * K;
+  topk_begin(run_s + q * K, run_i + q * K, s, id, k, K, -CUDART_INF_F, -1, &sh);
+  // only the first k of each partial list can reach the top k
+  topk_scan<true>(part_s + q * stride, part_i + q * stride, static_cast<int64_t>(S) * k, 0, nullptr, s, id,
+                  k, K, -CUDART_INF_F, -1, &sh, k, K);
+  topk_store(s, id, run_s + q * K, run_i + q * K, K);
+}
+
+// Blocks per query for a tile of T scores: enough blocks to fill every SM about twice, each slice
+// at least max(4K, 2048) scores long (so the combine step stays small), at most 256.
+int topk_split_count(int64_t Q, int64_t T, int K) {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1) {
+    sms = 1;
   }
-  if (threadIdx.x == 0) count = 0;
-  __syncthreads();
-  if (threadIdx.x == 0) { thr_s = s[k - 1]; thr_i = id[k - 1]; }
-  __syncthreads();
-  for (int64_t c0 = 0; c0 < T; c0 += K) {
-    const int64_t c1 = (c0 + K < T) ? c0 + K : T;
-    for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
-      const float v = row[j];
-      if (v != v) continue;  // NaN never enters
-      if (mrow && !mrow[j]) continue;
-      const int32_t idx = static_cast<int32_t>(base + j);
-      if (topk_better(v, idx, thr_s, thr_i)) {
-        const int pos = atomicAdd(&count, 1);  // at most K per chunk: fits
-        s[K + pos] = v;
-        id[K + pos] = idx;
-      }
-    }
-    __syncthreads();
-    const int n_new = count;
-    if (n_new > 0) {  // uniform across the block
-      for (int t = n_new + threadIdx.x; t < K; t += blockDim.x) {
-        s[K + t] = -CUDART_INF_F;
-        id[K + t] = -1;
-      }
-      __syncthreads();
-      topk_bitonic_sort(s, id, 2 * K);
-      if (threadIdx.x == 0) { count = 0; thr_s = s[k - 1]; thr_i = id[k - 1]; }
-    }
-    __syncthreads();
-  }
-  for (int t = threadIdx.x; t < K; t += blockDim.x) {
-    run_s[q * K + t] = s[t];
-    run_i[q * K + t] = id[t];
-  }
+  int64_t s = (2 * static_cast<int64_t>(sms) + Q - 1) / (Q > 0 ? Q : 1);
+  const int64_t by_size = T / (K >= 512 ? 4 * static_cast<int64_t>(K) : 2048);
+  if (s > by_size) s = by_size;
+  if (s > 256) s = 256;
+  return s < 1 ? 1 : static_cast<int>(s);
 }
 
 // run_s/run_i: (Q, K) best-first, initialised to padding (-inf, -1) by the caller.
+// part_s/part_i: scratch of at least Q * S * K entries when S > 1 (S from topk_split_count).
 cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t ld, int64_t base,
                             const bool* mask, int64_t mask_qstride, float* run_s,
-                            int32_t* run_i, int k, int K, cudaStream_t stream) {
+                            int32_t* run_i, int k, int K, float* part_s, int32_t* part_i, int S,
+                            cudaStream_t stream) {
   if (Q == 0 || T == 0) return cudaSuccess;
-  const size_t smem = static_cast<size_t>(2 * K) * (sizeof(float) + sizeof(int32_t));
-  cudaError_t err = cudaFuncSetAttribute(topk_merge_kernel,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  const size_t smem = static_cast<size_t>(topk_list_len(K)) * (sizeof(float) + sizeof(int32_t));
+  const int threads = K >= 1024 ? 1024 : (K < 256 ? 256 : K);
+  cudaError_t err;
+  if (S <= 1) {
+    err = cudaFuncSetAttribute(topk_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess) return err;
+    topk_merge_kernel<<<(unsigned)Q, threads, smem, stream>>>(scores, T, ld, base, mask, mask_qstride,
+                                                              run_s, run_i, k, K);
+    return cudaGetLastError();
+  }
+  err = cudaFuncSetAttribute(topk_partial_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
-  const int threads = K >= 1024 ? 1024 : (K < 128 ? 128 : K);
-  topk_merge_kernel<<<(unsigned)Q, threads, smem, stream>>>(scores, T, ld, base, mask,
-                                                            mask_qstride, run_s, run_i, k, K);
+  err = cudaFuncSetAttribute(topk_combine_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (err != cudaSuccess) return err;
+  const int64_t chunk = (T + S - 1) / S;
+  topk_partial_kernel<<<dim3((unsigned)S, (unsigned)Q), threads, smem, stream>>>(
+      scores, T, ld, base, mask, mask_qstride, run_s, run_i, k, K, chunk, part_s, part_i);
+  err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  topk_combine_kernel<<<(unsigned)Q, threads, smem, stream>>>(part_s, part_i, S, run_s, run_i, k, K);
   return cudaGetLastError();
 }
 

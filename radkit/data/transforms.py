@@ -6,6 +6,11 @@ scaling it was trained with (USER_NEEDS.md item 3).
 
 Outputs are channel-first float32 tensors: CXR ``(1, H, W)``, CT ``(1, X, Y, Z)``
 with spatial axes in RAS+ order, intensities in ``output_range``.
+
+CT configs that `radkit.ops.ct_preprocess` can express (orientation RAS, crop/pad) run through
+that fused op (compiled CPU/CUDA build when available, its pure-torch reference otherwise;
+``RADKIT_OPS=reference`` forces the reference); everything else uses the MONAI Compose, which
+stays the definition both paths are tested against.
 """
 
 from __future__ import annotations
@@ -70,11 +75,55 @@ def preset(modality: str, **overrides: Any) -> PreprocessConfig:
     return PreprocessConfig(modality=modality, **{**base[modality], **overrides})
 
 
-def build_transform(cfg: PreprocessConfig) -> Callable[[np.ndarray, np.ndarray | None], torch.Tensor]:
-    """MONAI pipeline for ``cfg``: ``fn(array, affine) -> (1, *spatial_size)`` float32 tensor.
+def fused_ct_reason(cfg: PreprocessConfig) -> str | None:
+    """Why ``cfg`` cannot run through the fused `radkit.ops.ct_preprocess` (None: it can)."""
+    if cfg.modality != "ct":
+        return f"modality {cfg.modality!r} is not ct"
+    if (cfg.orientation or "").upper() != "RAS":
+        return f"orientation {cfg.orientation!r}: the fused op always outputs RAS"
+    if cfg.size_mode != "crop_pad":
+        return f"size_mode {cfg.size_mode!r}: the fused op centre-crops/pads, it does not resize"
+    return None
+
+
+def _fused_ct(cfg: PreprocessConfig, fallback: Callable) -> Callable[[np.ndarray, np.ndarray | None], torch.Tensor]:
+    """``fn(array, affine)`` computing the MONAI CT chain with one `radkit.ops.ct_preprocess` call."""
+    from radkit.ops import ct_preprocess
+    from radkit.ops._geometry import spacing_and_orientation
+
+    lo, hi = cfg.output_range
+
+    def apply(array: np.ndarray, affine: np.ndarray | None = None) -> torch.Tensor:
+        aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+        try:
+            spacing, perm, _ = spacing_and_orientation(aff)
+        except ValueError:  # oblique: MONAI keeps the rotation and resamples along the voxel axes
+            return fallback(array, affine)
+        # spacing None = keep the grid: target = input spacing per RAS axis (scale exactly 1)
+        target = cfg.spacing or [float(spacing[p]) for p in perm]
+        arr = np.asarray(array)
+        if arr.dtype not in (np.int16, np.float32):  # the compiled builds take int16 or float32
+            arr = arr.astype(np.float32)
+        out = ct_preprocess(arr, affine=aff, target_spacing=target, hu_window=cfg.hu_window,
+                            out_shape=cfg.spatial_size)  # window -> [0, 1], pad 0
+        if (lo, hi) != (0.0, 1.0):  # ScaleIntensityRange's b_min/b_max; pad 0 -> lo as in MONAI
+            out = out.mul_(hi - lo).add_(lo)
+        return out[None].contiguous()
+
+    return apply
+
+
+def build_transform(cfg: PreprocessConfig, use_ops: bool = True) -> Callable[[np.ndarray, np.ndarray | None], torch.Tensor]:
+    """Preprocessing for ``cfg``: ``fn(array, affine) -> (1, *spatial_size)`` float32 tensor.
 
     ``array`` is CXR (H, W) or CT (X, Y, Z) in the image's voxel order; ``affine`` the 4x4
     voxel-to-RAS matrix (CT; None means identity).
+
+    Args:
+        cfg: the preprocessing config.
+        use_ops: CT configs accepted by :func:`fused_ct_reason` run through the fused
+            `radkit.ops.ct_preprocess` (same output as the MONAI chain within 1e-4, see
+            tests/data/test_transforms_ops.py); False always uses the MONAI Compose.
     """
     from monai.data import MetaTensor
     from monai.transforms import (Compose, Orientation, Resize, ResizeWithPadOrCrop, ScaleIntensity,
@@ -107,6 +156,8 @@ def build_transform(cfg: PreprocessConfig) -> Callable[[np.ndarray, np.ndarray |
         out = pipeline(x)
         return torch.as_tensor(out, dtype=torch.float32).contiguous().clone()
 
+    if use_ops and fused_ct_reason(cfg) is None:
+        return _fused_ct(cfg, apply)
     return apply
 
 

@@ -17,6 +17,12 @@ from nibabel.orientations import (
 # A voxel axis whose direction is further than this from every world axis makes the image oblique.
 OBLIQUE_TOLERANCE_DEG = 1.0
 
+# Keys every `read_image` result carries in `meta` (None where the format has no such fact).
+META_KEYS = (
+    "source_format", "units", "rescale_slope", "rescale_intercept", "photometric", "window", "voi",
+    "value_range", "n_slices", "series_uid", "spacing_known", "orientation_known", "oblique",
+)
+
 # DICOM patient coordinates are LPS+, radkit (like NIfTI/nibabel) uses RAS+: negate x and y.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -88,7 +94,8 @@ class Image:
         affine = self.affine @ inv_ornt_aff(transform, self.array.shape)
         meta = dict(self.meta)
         meta.setdefault("orientation_original", self.orientation)
-        return replace(self, array=array, affine=affine, spacing=spacing_from_affine(affine, array.ndim), meta=meta)
+        spacing = spacing_from_affine(affine, array.ndim)
+        return replace(self, array=array, affine=affine, spacing=spacing, meta=meta)
 
 
 def obliquity_deg(affine: np.ndarray, ndim: int) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from radkit.io.image import Image, spacing_from_affine
-from radkit.io.validate import check_ct_intensity
+from radkit.io.validate import check_ct_intensity, describe_error
 
 _LOAD_ERRORS = (ImageFileError, OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, MemoryError)
 
@@ -37,7 +37,7 @@ def read_nifti(path: Path, modality: str | None = None, raw: bool = False) -> Im
         img = nib.load(str(path))
     except _LOAD_ERRORS as exc:
         raise ValueError(
-            f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc}); expected a .nii/.nii.gz image. "
+            f"{path}: not a readable NIfTI file ({describe_error(exc)}); expected a .nii/.nii.gz image. "
             "Fix: check the file is complete (re-copy or re-export it) and really NIfTI."
         ) from None
     shape = tuple(int(s) for s in img.shape)
@@ -61,7 +61,7 @@ def read_nifti(path: Path, modality: str | None = None, raw: bool = False) -> Im
             data = img.get_fdata(dtype=np.float32)
     except _LOAD_ERRORS as exc:
         raise ValueError(
-            f"{path}: the NIfTI header is readable but the voxel data are not ({type(exc).__name__}: {exc}); "
+            f"{path}: the NIfTI header is readable but the voxel data are not ({describe_error(exc)}); "
             "the file is probably truncated. Fix: re-copy or re-export it."
         ) from None
     data = data.reshape(shape[:keep])

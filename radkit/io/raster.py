@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from radkit.io.image import Image
+from radkit.io.validate import describe_error
 
 # PIL modes that already hold one grey channel (8-bit, 16-bit, 32-bit integer, float).
 _GREY_MODES = {"L", "I;16", "I;16B", "I;16L", "I", "F"}
@@ -46,7 +47,7 @@ def read_raster(path: Path, modality: str | None = None) -> Image:
             n_frames = getattr(pic, "n_frames", 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(
-            f"{path}: not a readable PNG/JPEG ({type(exc).__name__}: {exc}); expected a grayscale radiograph "
+            f"{path}: not a readable PNG/JPEG ({describe_error(exc)}); expected a grayscale radiograph "
             "picture. Fix: check the file is complete (re-copy/re-export it) and really an image."
         ) from None
     if array.ndim != 2:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radkit.io.image import Image
+import numpy as np
+
+from radkit.io.image import META_KEYS, Image
 from radkit.io.validate import require_path
 
 _EXPECTED = "a DICOM file, a DICOM series folder, a NIfTI (.nii/.nii.gz) or a PNG/JPEG"
@@ -45,6 +47,12 @@ def read_image(path: str | Path, modality: str | None = None, raw: bool = False)
     p = require_path(path, _EXPECTED)
     if modality is not None:
         modality = modality.lower()
+    image = _dispatch(p, modality, raw)
+    _complete_meta(image)
+    return image
+
+
+def _dispatch(p: Path, modality: str | None, raw: bool) -> Image:
     if p.is_dir():
         from radkit.io.dicom_series import read_dicom_series
 
@@ -61,6 +69,19 @@ def read_image(path: str | Path, modality: str | None = None, raw: bool = False)
     from radkit.io.dicom_file import read_dicom_file
 
     return read_dicom_file(p, modality=modality, raw=raw)
+
+
+def _complete_meta(image: Image) -> None:
+    """Give every reader's meta the same keys (`META_KEYS`), so callers never need format checks."""
+    meta = image.meta
+    meta.setdefault("oblique", image.is_oblique)
+    meta.setdefault("orientation_known", True)
+    meta.setdefault("voi", None)
+    meta.setdefault("series_uid", None)
+    if "value_range" not in meta and image.array.size:
+        meta["value_range"] = (float(np.min(image.array)), float(np.max(image.array)))
+    for key in META_KEYS:
+        meta.setdefault(key, None)
 
 
 def sniff_format(path: Path) -> str:

@@ -8,9 +8,17 @@ import numpy as np
 
 # Plausible Hounsfield range for body tissue, air, bone and common metal.
 HU_MIN, HU_MAX = -2000.0, 5000.0
-# Scanners fill voxels outside the reconstruction circle with one constant below air
-# (-2000, -2048, -3024, -3072 HU are all seen); such a plateau at the minimum is not tissue.
-_PADDING_FLOOR = -3100.0
+# Below HU_MIN is fill, not tissue: scanners pad outside the reconstruction circle (-2000, -2048, -3024 HU) and
+# lossy JPEG 2000 rings around that edge (pydicom's 693_J2KI.dcm reaches -3995 HU). Tolerated while it is not
+# the bulk of the volume; a sub-air bulk means a wrong or doubly applied intercept.
+MAX_BELOW_FRACTION = 0.5
+# Above HU_MAX only a few metal/ringing voxels are tolerated; more means a wrong slope or unscaled data.
+MAX_ABOVE_FRACTION = 0.001
+
+
+def describe_error(exc: BaseException) -> str:
+    """A library exception as one line ("Type: message"), for wrapping into radkit's own errors."""
+    return f"{type(exc).__name__}: " + " ".join(str(exc).split())
 
 
 def require_path(path: str | Path, what: str) -> Path:
@@ -28,9 +36,9 @@ def check_ct_intensity(
 ) -> None:
     """Refuse a CT volume whose values contradict its declared units.
 
-    Checked: no NaN/inf; not all one value; for `units == "HU"` every voxel lies in
-    [`HU_MIN`, `HU_MAX`], except a padding value (the declared `padding_value`, or a constant plateau at the
-    minimum between -3100 and -2000 HU that scanners write outside the field of view).
+    Checked: no NaN/inf; not all one value; for `units == "HU"` voxels lie in [`HU_MIN`, `HU_MAX`]:
+    at most `MAX_ABOVE_FRACTION` above (metal), at most `MAX_BELOW_FRACTION` below (field-of-view fill and
+    compression ringing), not counting voxels equal to the declared `padding_value`.
 
     Args:
         array: CT voxels, any shape, already rescaled when `units == "HU"`.
@@ -58,19 +66,18 @@ def check_ct_intensity(
         )
     if units != "HU":
         return
-    body = array
-    if padding_value is not None:
-        body = body[body != padding_value]
-    if body.size and float(body.min()) < HU_MIN and float(body.min()) >= _PADDING_FLOOR:
-        body = body[body != body.min()]
+    body = array if padding_value is None else array[array != padding_value]
     if body.size == 0:
         return
-    b_lo, b_hi = float(body.min()), float(body.max())
-    if b_lo < HU_MIN or b_hi > HU_MAX:
+    below = float(np.mean(body < HU_MIN))
+    above = float(np.mean(body > HU_MAX))
+    if below > MAX_BELOW_FRACTION or above > MAX_ABOVE_FRACTION:
+        b_lo, b_hi = float(body.min()), float(body.max())
         raise ValueError(
-            f"{path}: CT declared in Hounsfield units but values span [{b_lo:g}, {b_hi:g}], outside the "
-            f"plausible [{HU_MIN:g}, {HU_MAX:g}] HU (air is -1000, water 0, bone up to ~3000). The rescale "
+            f"{path}: CT declared in Hounsfield units but values span [{b_lo:g}, {b_hi:g}] with "
+            f"{below:.1%} below {HU_MIN:g} and {above:.2%} above {HU_MAX:g} HU, outside the plausible "
+            f"[{HU_MIN:g}, {HU_MAX:g}] HU (air is -1000, water 0, bone up to ~3000). The rescale "
             "slope/intercept are probably wrong, applied twice, or the data are not CT. Fix: correct "
-            "RescaleSlope/RescaleIntercept in the header (or the NIfTI scl_slope/scl_inter), or read with "
-            "raw=True and rescale yourself."
+            "RescaleSlope/RescaleIntercept in the header (or the NIfTI scl_slope/scl_inter); for data that "
+            "are not CT, pass their modality (e.g. modality='mr')."
         )

@@ -92,6 +92,21 @@ class DualEncoder(nn.Module):
         tokens, _, grid = self.image_features(pixels)
         return self.decoder(self.anatomy_queries(anatomies), tokens, grid)
 
+    def encode_image_anatomies(self, pixels: torch.Tensor, anatomies: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Every image conditioned on every anatomy, sharing one image-tower pass and one text pass.
+
+        Returns:
+            {anatomy: (B, D) L2-normalised}, equal to `encode_image_anatomy(pixels, [a] * B)` per anatomy.
+        """
+        names = list(dict.fromkeys(anatomies))
+        if self.decoder is None:
+            emb = self.encode_image(pixels)
+            return {a: emb for a in names}
+        tokens, _, grid = self.image_features(pixels)
+        queries = self.encode_text(names, normalize=False) if names else None
+        b = pixels.shape[0]
+        return {a: self.decoder(queries[i].expand(b, -1), tokens, grid) for i, a in enumerate(names)}
+
     def forward(self, pixels: torch.Tensor, texts: Sequence[str] | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """-> dict(image_features (B, D), text_features (B, D), both L2-normalised, logit_scale = exp(θ))."""
         return {"image_features": self.encode_image(pixels), "text_features": self.encode_text(texts),

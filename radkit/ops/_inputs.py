@@ -103,7 +103,9 @@ def topk_inputs(queries, database, k: int, mask) -> tuple[torch.Tensor, torch.Te
     n = db.shape[0]
     if mask is None:
         return q, db, None, single
-    m = as_tensor(np.asarray(mask) if isinstance(mask, (list, tuple)) else mask, "mask")
+    if isinstance(mask, (list, tuple, range)):  # an empty list of ids would become float64
+        mask = np.asarray(mask, dtype=np.int64 if len(mask) == 0 else None)
+    m = as_tensor(mask, "mask")
     if m.dtype != torch.bool:
         if m.is_floating_point() or m.dim() != 1:
             raise ValueError(f"mask must be bool (N,)/(Q, N) or a 1-D integer tensor of allowed ids, got {m.dtype} "

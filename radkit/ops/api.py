@@ -24,8 +24,9 @@ def _ct_reference(_ext, volume, plan, slope, intercept, lo, hi) -> torch.Tensor:
 
 
 CT_BACKENDS = [
-    Backend("cuda", "ct_preprocess", ("cuda",), (torch.int16,), "cuda", _ct_compiled),
-    Backend("cpu", "ct_preprocess", ("cpu",), (torch.int16,), "cpu", _ct_compiled),
+    # int16: stored values (+ slope/intercept); float32: HU arrays as radkit.io returns them
+    Backend("cuda", "ct_preprocess", ("cuda",), (torch.int16, torch.float32), "cuda", _ct_compiled),
+    Backend("cpu", "ct_preprocess", ("cpu",), (torch.int16, torch.float32), "cpu", _ct_compiled),
     Backend("reference", "ct_preprocess", ("cpu", "cuda"), None, None, _ct_reference),
 ]
 
@@ -53,7 +54,7 @@ def ct_preprocess(volume: Any, spacing_in: Sequence[float] | None = None, affine
                   mode: str = "minmax", backend: str | None = None) -> torch.Tensor:
     """Fused CT preprocessing: HU rescale, RAS reorientation, trilinear resampling, window, crop/pad.
 
-    Each output voxel is computed directly from the int16 input (crop/pad offset -> resampled
+    Each output voxel is computed directly from the int16 (or float32) input (crop/pad offset -> resampled
     coordinate -> input coordinate through the flips/permutation -> trilinear gather -> HU ->
     window), so no intermediate volume exists. Semantics, conventions and arguments:
     :func:`radkit.ops.reference.ct_preprocess_ref` (matches the MONAI Orientation/Spacing/
@@ -81,8 +82,13 @@ def ct_preprocess(volume: Any, spacing_in: Sequence[float] | None = None, affine
     return out[0] if single else out
 
 
-def _default_tile(nq: int) -> int:
-    # keep the (Q, tile) score block near 16 MB of fp32
+def _default_tile(nq: int, device: torch.device) -> int:
+    if device.type == "cuda":
+        # GPU: a (Q, tile) block up to 64 MB, so a Q = 1 search over 1M rows is one GEMV and one
+        # split top-k pass over all SMs instead of many small launches
+        return int(min(1 << 20, max(4096, (1 << 24) // max(nq, 1))))
+    # CPU: keep the (Q, tile) fp32 score block near 16 MB; a 1 MB block (4096-16384 rows) was not
+    # reliably faster on the shared 2-core machine (benchmarks/RESULTS.md)
     return int(min(65536, max(1024, (1 << 22) // max(nq, 1))))
 
 
@@ -99,17 +105,19 @@ def similarity_topk(queries: Any, database: Any, k: int, mask: Any = None, tile:
         database: (N, D), same dtype and device as ``queries`` for the compiled backends.
         k: results per query (<= 4096 on CUDA).
         mask: None, bool (N,) or (Q, N) (True = allowed), or 1-D integer allowed ids.
-        tile: database rows per tile (default: about 16 MB of scores).
+        tile: database rows per tile (default: about 16 MB of fp32 scores, 1024-65536 rows, on CPU;
+            up to 64 MB, 4096-1M rows, on CUDA).
         backend: force ``"cuda"``, ``"cpu"`` or ``"reference"``.
 
     Returns:
         scores (Q, k) float32 and indices (Q, k) int64 ((k,) each for a 1-D query).
     """
     q, db, m, single = topk_inputs(queries, database, k, mask)
-    tile = int(tile) if tile else _default_tile(q.shape[0])
+    tile = int(tile) if tile else _default_tile(q.shape[0], q.device)
     if tile < 1:
         raise ValueError(f"tile must be a positive number of database rows, got {tile}")
-    dtype = q.dtype if q.dtype == db.dtype else None  # mixed dtypes: reference only
+    # mixed query/database dtypes: only the reference accepts them
+    dtype = q.dtype if q.dtype == db.dtype else f"mixed queries {q.dtype} / database {db.dtype}"
     inputs = {"device": q.device, "dtype": dtype, "k": int(k)}
     s, i = call(TOPK_BACKENDS, inputs, backend, q.contiguous(), db.contiguous(), int(k), m, tile)
     return (s[0], i[0]) if single else (s, i)

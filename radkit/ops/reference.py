@@ -13,29 +13,34 @@ from radkit.ops._geometry import CtPlan, plan_ct
 from radkit.ops._inputs import ct_items, topk_inputs, window
 
 
-def _resample_axis(x: torch.Tensor, dim: int, n_out: int, scale: float) -> torch.Tensor:
-    """Linear resampling along ``dim``: output i samples input coordinate i * scale (clamped)."""
+def _resample_axis(x: torch.Tensor, dim: int, start: int, stop: int, scale: float) -> torch.Tensor:
+    """Linear resampling along ``dim``: resampled index i in [start, stop) samples input coordinate
+    i * scale (clamped to the last voxel)."""
     n_in = x.shape[dim]
-    c = (torch.arange(n_out, dtype=torch.float64, device=x.device) * scale).clamp_(max=n_in - 1)
+    c = (torch.arange(start, stop, dtype=torch.float64, device=x.device) * scale).clamp_(max=n_in - 1)
     i0 = c.floor().long().clamp_(max=n_in - 1)
     i1 = (i0 + 1).clamp_(max=n_in - 1)
     shape = [1] * x.dim()
-    shape[dim] = n_out
+    shape[dim] = stop - start
     w = (c - i0).to(x.dtype).view(shape)
     x0, x1 = x.index_select(dim, i0), x.index_select(dim, i1)
     return x0 + w * (x1 - x0)
 
 
-def _crop_or_pad(x: torch.Tensor, plan: CtPlan, value: float) -> torch.Tensor:
-    """Centre crop/pad the last three dims to plan.out_size (MONAI ResizeWithPadOrCrop offsets)."""
+def _kept(plan: CtPlan, w: int) -> tuple[int, int]:
+    """Resampled index range [lo, hi) along axis w that survives the centre crop/pad."""
+    off = plan.crop_off[w]
+    return max(0, off), min(plan.res_size[w], off + plan.out_size[w])
+
+
+def _pad(x: torch.Tensor, plan: CtPlan, value: float) -> torch.Tensor:
+    """Place the kept resampled block into the output (MONAI ResizeWithPadOrCrop offsets)."""
     out = x.new_full((x.shape[0], *plan.out_size), value)
-    src, dst = [slice(None)], [slice(None)]
+    dst = [slice(None)]
     for w in range(3):
-        off, n_res, n_out = plan.crop_off[w], plan.res_size[w], plan.out_size[w]
-        lo, hi = max(0, off), min(n_res, off + n_out)  # resampled range kept
-        src.append(slice(lo, hi))
-        dst.append(slice(lo - off, hi - off))
-    out[tuple(dst)] = x[tuple(src)]
+        lo, hi = _kept(plan, w)
+        dst.append(slice(lo - plan.crop_off[w], hi - plan.crop_off[w]))
+    out[tuple(dst)] = x
     return out
 
 
@@ -47,10 +52,12 @@ def ct_preprocess_one_ref(volume: torch.Tensor, plan: CtPlan, slope: float, inte
     flips = [1 + w for w in range(3) if plan.flip[w]]
     if flips:
         x = x.flip(flips)
-    for w in range(3):  # separable linear = trilinear
-        x = _resample_axis(x, 1 + w, plan.res_size[w], plan.scale[w])
+    # separable linear = trilinear; only the resampled voxels that survive the centre crop are
+    # computed (same values as resampling everything and cropping afterwards)
+    for w in range(3):
+        x = _resample_axis(x, 1 + w, *_kept(plan, w), plan.scale[w])
     x = (x.clamp(lo, hi) - lo) / (hi - lo)
-    return _crop_or_pad(x, plan, 0.0)  # pad = window minimum
+    return _pad(x, plan, 0.0)  # pad = window minimum
 
 
 def zscore(x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +91,7 @@ def ct_preprocess_ref(volume: Any, spacing_in: Sequence[float] | None = None, af
 
     Args:
         volume: (X, Y, Z), (B, X, Y, Z) (shared geometry) or a list of (X, Y, Z) arrays, any real dtype
-            (int16 for the compiled backends).
+            (int16 or float32 for the compiled backends).
         spacing_in: input voxel size in mm per array axis; used when ``affine`` is None (the volume is then
             taken as RAS-ordered). A list gives one per volume of a list input.
         affine: 4x4 voxel-to-world (RAS+ world, as nibabel) matrix, or one per volume of a list input.

@@ -25,7 +25,7 @@ def _fingerprint(names, texts, backend: str, modality: str) -> str:
 
 
 def annotate(manifest: str | os.PathLike, out_dir: str | os.PathLike, backend: str = "lexicon",
-             modality: str | None = None, progress: bool = True, block: int = 1024,
+             modality: str | None = None, progress: bool = True, block: int = 256,
              min_studies: int = 2) -> dict:
     """Write global and per-anatomy similarity tables of a manifest in the RadIR layout.
 

@@ -8,7 +8,7 @@ from typing import Literal, Optional
 
 
 def annotate(manifest: str, out: Optional[str] = None, backend: Literal["lexicon", "embedding", "ratescore"] = "lexicon",
-             modality: Optional[Literal["cxr", "ct"]] = None, block: int = 1024) -> int:
+             modality: Optional[Literal["cxr", "ct"]] = None, block: int = 256) -> int:
     """Write global and per-anatomy report-similarity tables in the RadIR layout (resumable).
 
     Example: radkit data annotate runs/synth-cxr/manifest.jsonl --out runs/synth-cxr/tables --backend lexicon

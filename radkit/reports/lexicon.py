@@ -154,5 +154,9 @@ EXTRA_ANATOMY = {
     "vertebral body": {"ct": ("vertebrae",), "cxr": ("spine",)},
     "vertebral bodies": {"ct": ("vertebrae",), "cxr": ("spine",)},
 }
+# Organs other than the lungs that have lobes: "a nodule in the right lobe" of a sentence about
+# one of them is in that organ, not in a lung.
+LOBED_ORGANS = ("thyroid", "liver")
+BARE_LOBE = re.compile(r"(?<![a-z])lobes?(?![a-z])")
 # Side-less lobe phrases; the side comes from the segment ("bilateral lower lobe atelectasis").
 LOBE = re.compile(r"(?<![a-z])(upper|middle|lower) lobes?(?![a-z])")

@@ -107,6 +107,10 @@ def _free_sides(p: Parsed, seg) -> list[Mention]:
 
 def _refine_side(anatomy: str, sides: tuple[str, ...], modality: str) -> list[str]:
     tax = taxonomy(modality)
+    if modality == "cxr" and anatomy == "lungs" and set(sides) == {"right", "left"}:
+        # CXR: "bilateral airspace opacities" is the lungs as a whole (MIMIC-style labels); CT
+        # labels (CT-RATE style) keep one item per lung, and paired pleura stay per side
+        return [anatomy]
     kids = [c for c in tax.values() if c.parent == anatomy and c.side in sides]
     return [c.name for c in kids] or [anatomy]
 
@@ -115,10 +119,25 @@ def _more_specific(mentioned: str, default: str, modality: str) -> str:
     return default if mentioned in ancestors(default, modality) else mentioned
 
 
+def _lobed_organ(p: Parsed, seg) -> str | None:
+    """A non-lung organ with lobes named in the sentence when the finding's segment says a bare
+    "lobe" (no upper/middle/lower, no lung): "thyroid ... nodule in the right lobe" -> thyroid."""
+    text = p.text[seg[0]:seg[1]].lower()
+    if not lx.BARE_LOBE.search(text) or any(_within(m, seg) for m in p.of("lobe")):
+        return None
+    if any(_within(a, seg) and ("lung" in a.value or "lobe" in a.value) for a in p.anatomies):
+        return None
+    organs = [a.value for a in p.anatomies if a.value in lx.LOBED_ORGANS]
+    return organs[0] if organs else None
+
+
 def _assign(p: Parsed, clause, seg, fm: Mention, finding: str, modality: str) -> list[str]:
     if finding == "support device":
         airway = any(d in fm.surface for d in lx.AIRWAY_DEVICES)
         return ["trachea" if airway else "mediastinum"]
+    organ = _lobed_organ(p, seg)
+    if organ is not None:
+        return [organ]
     default = default_anatomy(finding, modality)
     segs = [s for s in p.segments if s[0] >= clause[0] and s[1] <= clause[1]]
     anat = p.anatomies

@@ -11,7 +11,8 @@ Backends:
   (so two normal reports about the same organs are similar) 0.15. The penalty
   ``0.5 * 2 * #(present in one, absent in the other) / (#pairs_a + #pairs_b)`` makes
   present vs absent the strongest contradiction. Dice of two empty sets is 1.
-  All pair scores come from sparse incidence-matrix products, in row blocks.
+  All pair scores come from float32 incidence-matrix products over the unique
+  feature sets, in tiles and row blocks on a thread pool (`radkit.reports.lexicon_features`).
 - ``embedding`` (offline): RaTEScore-like soft entity matching with the MiniLM
   package encoder (`radkit.reports.embedding`).
 - ``ratescore``: the upstream ``ratescore`` package, if installed.
@@ -24,9 +25,9 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy import sparse
 
 from radkit.reports.anatomy import ancestors
+from radkit.reports.lexicon_features import LexiconFeatures
 from radkit.reports.structure import StructuredReport, structure_report
 
 BACKENDS = ("lexicon", "embedding", "ratescore")
@@ -71,62 +72,9 @@ def lexicon_keys(rep: StructuredReport) -> dict[str, set]:
     return ch
 
 
-def _incidence(key_sets: Sequence[set], vocab: dict | None = None) -> sparse.csr_matrix:
-    vocab = {} if vocab is None else vocab
-    rows, cols = [], []
-    for i, keys in enumerate(key_sets):
-        for k in keys:
-            rows.append(i)
-            cols.append(vocab.setdefault(k, len(vocab)))
-    data = np.ones(len(rows), dtype=np.float32)
-    return sparse.csr_matrix((data, (rows, cols)), shape=(len(key_sets), max(len(vocab), 1)))
-
-
-class LexiconFeatures:
-    """Sparse incidence matrices of N structured reports, one per channel.
-
-    Attributes:
-        mats: channel -> (N, K_channel) binary CSR matrix.
-        counts: channel -> (N,) number of keys per report.
-    """
-
-    def __init__(self, reports: Sequence[StructuredReport]) -> None:
-        keys = [lexicon_keys(r) for r in reports]
-        self.n = len(reports)
-        self.mats = {}
-        shared: dict = {}  # present/absent share one vocabulary so their product counts conflicts
-        for ch in (*WEIGHTS, "present", "absent"):
-            vocab = shared if ch in ("present", "absent") else None
-            self.mats[ch] = _incidence([k[ch] for k in keys], vocab)
-        width = max(self.mats["present"].shape[1], self.mats["absent"].shape[1])
-        for ch in ("present", "absent"):
-            self.mats[ch].resize((self.n, width))
-        self.counts = {ch: np.asarray(m.sum(axis=1)).ravel() for ch, m in self.mats.items()}
-        self.pairs = self.counts["present"] + self.counts["absent"]
-
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """Similarity of rows ``start:stop`` against all N reports: (stop - start, N) float32."""
-        total = 0.0
-        acc = np.zeros((stop - start, self.n), dtype=np.float64)
-        for ch, w in WEIGHTS.items():
-            m = self.mats[ch]
-            inter = (m[start:stop] @ m.T).toarray()
-            denom = self.counts[ch][start:stop, None] + self.counts[ch][None, :]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                dice = np.where(denom > 0, 2.0 * inter / denom, 1.0)
-            acc += w * dice
-            total += w
-        p, a = self.mats["present"], self.mats["absent"]
-        conflicts = (p[start:stop] @ a.T + a[start:stop] @ p.T).toarray()
-        denom = self.pairs[start:stop, None] + self.pairs[None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            penalty = np.where(denom > 0, 2.0 * conflicts / denom, 0.0)
-        return np.clip(acc / total - CONTRADICTION * penalty, 0.0, 1.0).astype(np.float32)
-
-
 def similarity_matrix(reports: Sequence[str | StructuredReport], modality: str, backend: str = "lexicon",
-                      anatomy: str | None = None, out: np.ndarray | None = None, block: int = 1024,
-                      progress: bool = False) -> np.ndarray:
+                      anatomy: str | None = None, out: np.ndarray | None = None, block: int = 256,
+                      progress: bool = False, workers: int | None = None) -> np.ndarray:
     """Pairwise report similarity.
 
     Args:
@@ -134,9 +82,12 @@ def similarity_matrix(reports: Sequence[str | StructuredReport], modality: str, 
         modality: "cxr" or "ct".
         backend: "lexicon", "embedding" or "ratescore".
         anatomy: compare the sub-reports about this anatomy instead of whole reports.
-        out: optional preallocated (N, N) array (e.g. a memory-mapped .npy) to fill.
-        block: rows per block (bounds memory to about block x N x 8 bytes).
+        out: optional preallocated (N, N) array to fill, written row block by row block
+            (e.g. a memory-mapped .npy); float32, or uint8 for percent quantisation
+            ``round(100 * S)`` (lexicon backend only).
+        block: rows per block (each worker holds about 2 x block x N x 4 bytes).
         progress: show a progress bar.
+        workers: lexicon threads (default: CPU count, at most 8).
 
     Returns:
         (N, N) float32 in [0, 1], symmetric; identical reports score 1.
@@ -150,15 +101,18 @@ def similarity_matrix(reports: Sequence[str | StructuredReport], modality: str, 
     out = np.empty((n, n), dtype=np.float32) if out is None else out
     if out.shape != (n, n):
         raise ValueError(f"out has shape {out.shape}, expected ({n}, {n}) for {n} reports")
+    if out.dtype != np.float32 and not (out.dtype == np.uint8 and backend == "lexicon"):
+        raise ValueError(f"out has dtype {out.dtype}; use float32 (or uint8 percent with the lexicon backend)")
     if backend == "lexicon":
         feats = LexiconFeatures(reps)
-        starts = range(0, n, block)
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=f"similarity {anatomy or 'global'}", unit="block")
-        for s in starts:
-            out[s:s + block] = feats.block(s, min(s + block, n))
+            bar = tqdm(total=n, desc=f"similarity {anatomy or 'global'}", unit="row")
+        feats.fill(out, block=block, workers=workers, on_block=None if bar is None else bar.update)
+        if bar is not None:
+            bar.close()
         return out
     if backend == "embedding":
         from radkit.reports.embedding import embedding_similarity

@@ -29,8 +29,12 @@ SPACE_REPORT = "report"
 def load_image(image, modality: str | None = None):
     """A `radkit.io.Image` from a path, a numpy array or an Image (returned as is).
 
-    Uses `radkit.io.read_image` when installed; otherwise PNG/JPG (Pillow, grayscale)
-    and ``.npy`` files are read into an object with ``.array``, ``.spacing``, ``.modality``.
+    Args:
+        image: file or DICOM series folder (read with `radkit.io.read_image`), an array
+            (CXR (H, W), CT (X, Y, Z) in RAS+ order; no header: unit spacing), or an Image.
+        modality: declared modality; for paths None lets the header decide (so a CT queried
+            against a CXR model is refused by the model), for arrays it is required to know
+            how to treat them.
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -38,17 +42,16 @@ def load_image(image, modality: str | None = None):
     if hasattr(image, "array"):
         return image
     if isinstance(image, (np.ndarray, torch.Tensor)):
-        arr = np.asarray(image)
-        return SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality, meta={})
+        return _plain_image(np.asarray(image), modality, {})
     path = Path(image)
     if not path.exists():
         raise FileNotFoundError(f"image {path} not found; pass an existing file, a DICOM series folder or an array")
     try:
         from radkit.io import read_image
-    except ImportError:
+    except ImportError:  # older radkit without radkit.io: pictures and .npy only
         read_image = None
-    if read_image is not None:
-        return read_image(path)
+    if read_image is not None and path.suffix.lower() != ".npy":
+        return read_image(path, modality=modality)
     if path.suffix.lower() == ".npy":
         arr = np.load(path, allow_pickle=False)
     else:
@@ -56,8 +59,25 @@ def load_image(image, modality: str | None = None):
 
         with PILImage.open(path) as im:
             arr = np.asarray(im.convert("L"), dtype=np.float32)
-    return SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality,
-                           meta={"path": str(path)})
+    return _plain_image(arr, modality, {"path": str(path)})
+
+
+def _plain_image(arr: np.ndarray, modality: str | None, meta: dict):
+    """An Image for arrays without a header (unit spacing, identity affine)."""
+    try:
+        from radkit.io import Image
+
+        return Image(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), modality=modality or "",
+                     meta=meta) if modality else _namespace(arr, modality, meta)
+    except ImportError:
+        return _namespace(arr, modality, meta)
+
+
+def _namespace(arr, modality, meta):
+    img = SimpleNamespace(array=arr, spacing=(1.0,) * arr.ndim, affine=np.eye(4), meta=meta)
+    if modality is not None:  # without one, the model's own modality applies
+        img.modality = modality
+    return img
 
 
 def model_device(model) -> torch.device:
@@ -98,8 +118,12 @@ def embed_batch(model, studies, anatomies: Sequence[str] = (), reports: bool = T
     out = {SPACE_IMAGE: model.encode_image(pixels)}
     if reports:
         out[SPACE_REPORT] = model.encode_text([s.report for s in studies])
-    for a in anatomies:
-        out[f"anatomy:{a}"] = model.encode_image_anatomy(pixels, [a] * len(studies))
+    if anatomies and hasattr(model, "encode_image_anatomies"):  # one tower pass for every anatomy
+        for a, emb in model.encode_image_anatomies(pixels, list(anatomies)).items():
+            out[f"anatomy:{a}"] = emb
+    else:
+        for a in anatomies:
+            out[f"anatomy:{a}"] = model.encode_image_anatomy(pixels, [a] * len(studies))
     return {k: v.detach().float().cpu().numpy() for k, v in out.items()}
 
 
@@ -170,3 +194,21 @@ def embed_studies(model, studies: Sequence, anatomies: Sequence[str] = (), repor
     if not parts:
         return Embeddings([], {k: np.zeros((0, model.embed_dim), np.float32) for k in spaces})
     return Embeddings([s.study_id for s in studies], {k: np.concatenate([p[k] for p in parts]) for k in spaces})
+
+
+@torch.inference_mode()
+def embed_images(model, images: Sequence, anatomy: str | None = None, batch_size: int = 16,
+                 modality: str | None = None, progress: bool = False) -> np.ndarray:
+    """Image embeddings (global, or conditioned on one anatomy) of paths/arrays/Images.
+
+    Returns:
+        (n, D) float32, L2-normalised.
+    """
+    from tqdm.auto import tqdm
+
+    dev, out = model_device(model), []
+    for b in tqdm(range(0, len(images), batch_size), desc=f"embedding {anatomy or 'images'}", disable=not progress):
+        px = torch.stack([model.preprocess_image(load_image(x, modality)) for x in images[b:b + batch_size]]).to(dev)
+        z = model.encode_image(px) if anatomy is None else model.encode_image_anatomy(px, [anatomy] * len(px))
+        out.append(z.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)

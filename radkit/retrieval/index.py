@@ -17,13 +17,15 @@ path from k, the filter and the device and says why, so the caller can report it
 
 from __future__ import annotations
 
-import dataclasses
-import os
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from radkit.retrieval.recipe import IndexRecipe
+
+log = logging.getLogger("radkit.retrieval")
 GPU_MAX_K = 2048
 EXACT_SUBSET_MAX = 50_000  # a filtered search over at most this many rows is done exactly
 
@@ -40,72 +42,6 @@ def gpu_available() -> bool:
     """True when the installed faiss has GPU support and sees at least one GPU."""
     faiss = _faiss()
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
-
-
-@dataclass
-class IndexRecipe:
-    """How to build one FAISS index (a tiny YAML file in ``indexes/``).
-
-    Attributes:
-        name: recipe name (the YAML file stem).
-        factory: FAISS ``index_factory`` string, e.g. "Flat", "HNSW32", "IVF64,PQ16x4fs".
-        metric: "ip" (inner product on L2-normalised vectors = cosine); the only one radkit uses.
-        nprobe: IVF lists visited per query (IVF recipes only).
-        ef_search: HNSW candidate-list size at search time (HNSW recipes only).
-        ef_construction: HNSW candidate-list size while adding (HNSW recipes only).
-        train_size: at most this many vectors (random, seeded) train IVF/PQ; None = all.
-        device: "cpu", "cuda" or "auto" (GPU when a faiss GPU build and a GPU are present).
-        seed: seed of the training subsample.
-    """
-
-    name: str = "flat"
-    factory: str = "Flat"
-    metric: str = "ip"
-    nprobe: int | None = None
-    ef_search: int | None = None
-    ef_construction: int | None = None
-    train_size: int | None = None
-    device: str = "auto"
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.metric != "ip":
-            raise ValueError(f"recipe {self.name!r}: metric {self.metric!r} is not supported; valid: 'ip' "
-                             "(radkit L2-normalises embeddings, so inner product is cosine)")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"recipe {self.name!r}: device {self.device!r}; valid: cpu, cuda, auto")
-        for key in ("nprobe", "ef_search", "ef_construction", "train_size"):
-            v = getattr(self, key)
-            if v is not None and int(v) < 1:
-                raise ValueError(f"recipe {self.name!r}: {key} must be >= 1, got {v}")
-
-    @classmethod
-    def load(cls, recipe: "str | os.PathLike | IndexRecipe") -> "IndexRecipe":
-        """A recipe from a YAML path or a shipped name ("flat", "hnsw", "ivfpq").
-
-        Raises:
-            FileNotFoundError: no such file or shipped recipe (lists the shipped ones).
-            KeyError: an unknown key in the YAML (lists the valid keys).
-        """
-        if isinstance(recipe, IndexRecipe):
-            return recipe
-        import yaml
-
-        from radkit.resources import find_resource
-
-        path = Path(recipe)
-        if not path.is_file():
-            path = find_resource("indexes", str(recipe), (".yaml", ".yml", ""))
-        data = yaml.safe_load(path.read_text()) or {}
-        valid = {f.name for f in dataclasses.fields(cls)}
-        bad = set(data) - valid
-        if bad:
-            raise KeyError(f"recipe {path}: unknown key(s) {sorted(bad)}; valid: {sorted(valid)}")
-        data.setdefault("name", path.stem)
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -276,9 +212,16 @@ class VectorIndex:
             scores (Q, k') float32 and row ids (Q, k') int64, best first.
         """
         faiss = _faiss()
-        queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        if not (isinstance(queries, np.ndarray) and queries.dtype == np.float32 and queries.ndim == 2
+                and queries.flags.c_contiguous):
+            queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"queries must be (Q, {self.dim}), got {queries.shape}; "
+                             "query with the model that built the index")
         n_sel = None if positions is None else len(positions)
         plan = plan_search(len(self), k, n_sel, self.on_gpu)
+        if plan.path == "index-cpu" and (self.last_plan is None or self.last_plan.path != "index-cpu"):
+            log.warning("GPU index fallback: %s", plan.reason)  # say so, once per change of path
         self.last_plan = plan
         kk = min(int(k), len(self) if positions is None else n_sel)
         if kk <= 0:
@@ -296,8 +239,15 @@ class VectorIndex:
         if plan.path == "selector":
             sel = faiss.IDSelectorBatch(positions.astype(np.int64))
             params = self._params_with(sel)
-        scores, pos = index.search(queries, kk, params=params) if params is not None else index.search(queries, kk)
-        ids = np.where(pos >= 0, self.ids[np.clip(pos, 0, None)], -1)
+        kq = min(kk * max(int(self.recipe.refine), 1), len(self) if positions is None else n_sel)
+        scores, pos = index.search(queries, kq, params=params) if params is not None else index.search(queries, kq)
+        if kq > kk:  # exact re-scoring of the candidates with the stored vectors
+            exact = np.einsum("qd,qkd->qk", queries, self.vectors[np.clip(pos, 0, None)])
+            exact[pos < 0] = -np.inf
+            top = np.argsort(-exact, axis=1, kind="stable")[:, :kk]
+            pos, scores = np.take_along_axis(pos, top, 1), np.take_along_axis(exact, top, 1).astype(np.float32)
+        # fast path: FAISS pads with -1 only when it found fewer than k results
+        ids = self.ids[pos] if pos.size == 0 or pos.min() >= 0 else np.where(pos >= 0, self.ids[np.maximum(pos, 0)], -1)
         return scores, ids
 
     def _params_with(self, sel):

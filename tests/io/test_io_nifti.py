@@ -104,3 +104,19 @@ def test_truncated_and_fake_nifti_name_the_path(tmp_path):
         read_image(fake)
     with pytest.raises(FileNotFoundError, match="missing.nii.gz"):
         read_image(tmp_path / "missing.nii.gz")
+
+
+def test_every_reader_fills_the_common_meta_keys(tmp_path):
+    """Callers read meta without format checks: every reader sets every META_KEYS entry."""
+    import pydicom
+    from PIL import Image as PILImage
+
+    from radkit.io.image import META_KEYS
+
+    png = tmp_path / "a.png"
+    PILImage.fromarray(np.zeros((4, 5), np.uint8)).save(png)
+    paths = [png, os.path.join(NIB_DATA, "anatomical.nii"), pydicom.data.get_testdata_file("CT_small.dcm")]
+    for path in paths:
+        img = read_image(path, modality="mr" if str(path).endswith(".nii") else None)
+        assert set(META_KEYS) <= set(img.meta), (path, set(META_KEYS) - set(img.meta))
+        assert img.meta["source_format"] in ("png", "nifti", "dicom")

@@ -93,3 +93,14 @@ def test_bad_modality_and_heads_are_refused():
 def test_overrides_drop_none_and_reach_nested():
     cfg = get_model_config("radir-tiny", embed_dim=None, **{"image.kwargs.depth": 1})
     assert cfg.embed_dim == 64 and cfg.image.kwargs["depth"] == 1 and cfg.image.kwargs["img_size"] == 64
+
+
+def test_encode_image_anatomies_equals_one_by_one(tiny_cxr):
+    """The batched all-anatomies path (used by index building) equals per-anatomy calls."""
+    torch.manual_seed(0)
+    pixels = torch.randn(3, 1, 64, 64)
+    names = ["lungs", "heart", "right lower lobe"]
+    with torch.no_grad():
+        multi = tiny_cxr.eval().encode_image_anatomies(pixels, names)
+        for a in names:
+            torch.testing.assert_close(multi[a], tiny_cxr.encode_image_anatomy(pixels, [a] * 3), atol=1e-5, rtol=1e-5)

@@ -67,10 +67,16 @@ def test_oblique_refused_and_bad_inputs():
         ops.ct_preprocess(_vol((8, 8, 8)), spacing_in=(1, 1, 1), mode="robust")
 
 
-def test_non_int16_uses_reference():
-    v = _vol((10, 11, 12)).float()
-    got = ops.ct_preprocess(v, spacing_in=(1, 1, 2), out_shape=(8, 8, 8))
-    torch.testing.assert_close(got, ct_preprocess_ref(v, spacing_in=(1, 1, 2), out_shape=(8, 8, 8)))
+def test_float32_hu_compiled_and_float64_reference(cpu_ext):
+    # float32 HU (radkit.io's default CT array) runs in the compiled build; non-integer HU too
+    v = _vol((10, 11, 12)).float() * 0.75 + 0.3
+    kw = dict(affine=PERM_FLIP, out_shape=(8, 9, 7), target_spacing=(1.1, 1.3, 0.9))
+    torch.testing.assert_close(ops.ct_preprocess(v, backend="cpu", **kw), ct_preprocess_ref(v, **kw),
+                               atol=ATOL_COMPILED, rtol=0)
+    # other dtypes only run in the reference
+    with pytest.raises(RuntimeError, match="dtype float64 not supported"):
+        ops.ct_preprocess(v.double(), backend="cpu", **kw)
+    torch.testing.assert_close(ops.ct_preprocess(v.double(), **kw), ct_preprocess_ref(v.double(), **kw))
 
 
 def _monai(vol, affine, tgt, win, out, zscore=False):

@@ -32,6 +32,9 @@ def test_cuda_ct_preprocess_matches_reference():
     aff = np.array([[0, -0.7, 0, 5], [0, 0, 2.5, 1], [-0.8, 0, 0, 2], [0, 0, 0, 1.0]])
     got = ops.ct_preprocess(v.cuda(), affine=aff, out_shape=(20, 31, 17), backend="cuda")
     torch.testing.assert_close(got.cpu(), ct_preprocess_ref(v, affine=aff, out_shape=(20, 31, 17)), atol=1e-6, rtol=0)
+    hu = v.float() * 0.5 - 3.25  # float32 HU input (radkit.io's default CT array)
+    got = ops.ct_preprocess(hu.cuda(), affine=aff, out_shape=(20, 31, 17), backend="cuda")
+    torch.testing.assert_close(got.cpu(), ct_preprocess_ref(hu, affine=aff, out_shape=(20, 31, 17)), atol=1e-6, rtol=0)
 
 
 @pytest.mark.gpu
@@ -45,3 +48,22 @@ def test_cuda_topk_matches_reference(dtype, k):
     rs, ri = similarity_topk_ref(q, db, k, mask=mask)
     torch.testing.assert_close(s.cpu(), rs, atol=1e-3, rtol=0)
     assert (i.cpu() == ri).float().mean() > 0.999  # bf16 GEMM rounding may swap near-ties
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("nq", [1, 2])
+@pytest.mark.parametrize("k", [1, 10, 700])
+def test_cuda_topk_split_path_few_queries(nq, k):
+    # few queries and a long tile: the tile is split across blocks per query, then combined
+    g = torch.Generator().manual_seed(k)
+    db = torch.randn(300_000, 32, generator=g).round()  # integer entries: exact scores, many ties
+    q = torch.randn(nq, 32, generator=g).round()
+    mask = torch.rand(nq, 300_000, generator=g) > 0.2
+    for m in (None, mask):
+        s, i = ops.similarity_topk(q.cuda(), db.cuda(), k, mask=None if m is None else m.cuda(), backend="cuda")
+        rs, ri = similarity_topk_ref(q, db, k, mask=m)
+        assert torch.equal(s.cpu(), rs) and torch.equal(i.cpu(), ri)  # same tie policy as the reference
+    s, i = ops.FlatTopK(db.cuda()).search(q.cuda(), k)
+    fs, fi = ops.FlatTopK(db, backend="reference").search(q, k)
+    assert torch.equal(s.cpu(), fs) and torch.equal(i.cpu(), fi)

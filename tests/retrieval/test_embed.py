@@ -59,3 +59,21 @@ def test_interrupted_run_resumes_only_missing_shards(tiny_model, studies, tmp_pa
 def test_missing_image_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.png"):
         load_image(tmp_path / "nope.png")
+
+
+def test_lightning_predict_writer_matches_plain_path(tiny_model, studies, tmp_path):
+    pytest.importorskip("lightning")
+    from radkit.retrieval.embed_lightning import embed_with_lightning
+
+    _, recs = studies
+    plain = embed_studies(tiny_model, recs, anatomies=["heart"], batch_size=5, progress=False)
+    out = tmp_path / "shards"
+    emb = embed_with_lightning(tiny_model, recs, out, anatomies=["heart"], batch_size=5, accelerator="cpu",
+                               devices=1, enable_progress_bar=False)
+    assert emb.study_ids == plain.study_ids and len(list(out.glob("rank000-batch*.safetensors"))) == 3
+    for k in plain.spaces:
+        np.testing.assert_allclose(emb.spaces[k], plain.spaces[k], atol=1e-6)
+    tiny_model.calls = 0  # a rerun reuses every shard
+    embed_with_lightning(tiny_model, recs, out, anatomies=["heart"], batch_size=5, accelerator="cpu", devices=1,
+                         enable_progress_bar=False)
+    assert tiny_model.calls == 0

@@ -1,0 +1,177 @@
+"""Benchmark radkit.ops against MONAI / faiss / torch anchors measured in the same run.
+
+    python benchmarks/bench_ops.py [--n 500000] [--flat-n 100000] [--skip-topk] [--skip-ct] [--skip-flat]
+
+Prints times (best of --repeat) and ratios. GPU rows run only when CUDA is available,
+otherwise they print "not measured (no GPU)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import time
+
+import numpy as np
+import torch
+
+
+def best(fn, repeat: int) -> float:
+    """Best wall time of ``repeat`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def bench_ct(repeat: int) -> None:
+    from monai.data import MetaTensor
+    from monai.transforms import Compose, Orientation, ResizeWithPadOrCrop, ScaleIntensityRange, Spacing
+
+    import radkit.ops as ops
+
+    rng = np.random.default_rng(0)
+    vol = torch.from_numpy(rng.integers(-1024, 2000, (512, 512, 200), dtype=np.int16))
+    affine = np.diag([0.7, 0.7, 2.5, 1.0])
+    kw = dict(affine=affine, target_spacing=(1.5, 1.5, 3.0), hu_window=(-1000, 1000), out_shape=(240, 240, 96))
+    chain = Compose([Orientation(axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
+                     Spacing(pixdim=(1.5, 1.5, 3.0), mode="bilinear", padding_mode="border"),
+                     ScaleIntensityRange(a_min=-1000, a_max=1000, b_min=0.0, b_max=1.0, clip=True),
+                     ResizeWithPadOrCrop((240, 240, 96))])
+    meta = MetaTensor(vol[None], affine=torch.as_tensor(affine))
+    ops.ct_preprocess(vol[:8, :8, :8], **kw, backend="cpu")  # build/load outside the timing
+    t_read = best(lambda: vol.max(), repeat)
+    t_monai = best(lambda: chain(meta), repeat)
+    t_ref = best(lambda: ops.ct_preprocess(vol, **kw, backend="reference"), repeat)
+    t_cpu = best(lambda: ops.ct_preprocess(vol, **kw, backend="cpu"), repeat)
+    print("ct_preprocess 512x512x200 int16 (0.7x0.7x2.5 mm) -> 1.5x1.5x3 mm, [-1000, 1000] HU, 240x240x96")
+    print(f"  read input once (vol.max()) {t_read * 1e3:8.1f} ms")
+    print(f"  MONAI Compose               {t_monai * 1e3:8.1f} ms")
+    print(f"  radkit reference (torch)    {t_ref * 1e3:8.1f} ms   MONAI/ref = {t_monai / t_ref:5.1f}x")
+    print(f"  radkit cpu build            {t_cpu * 1e3:8.1f} ms   MONAI/cpu = {t_monai / t_cpu:5.1f}x (target >= 10)"
+          f"   cpu/read = {t_cpu / t_read:5.1f}x (target <= 3)")
+    if torch.cuda.is_available():
+        vg, mg = vol.cuda(), MetaTensor(vol[None].cuda(), affine=torch.as_tensor(affine))
+        t_mg = best(lambda: chain(mg), repeat)
+        t_g = best(lambda: ops.ct_preprocess(vg, **kw, backend="cuda"), repeat)
+        moved = vol.numel() * 2 + 240 * 240 * 96 * 4
+        print(f"  GPU MONAI {t_mg * 1e3:.2f} ms, cuda build {t_g * 1e3:.2f} ms: {t_mg / t_g:.1f}x; "
+              f"{moved / t_g / 1e9:.0f} GB/s effective")
+    else:
+        print("  GPU rows: not measured (no GPU)")
+
+
+def bench_topk(n: int, d: int, k: int, repeat: int) -> None:
+    import faiss
+
+    import radkit.ops as ops
+
+    g = torch.Generator().manual_seed(0)
+    db = torch.randn(n, d, generator=g)
+    db /= db.norm(dim=1, keepdim=True)
+    index = faiss.IndexFlatIP(d)
+    index.add(db.numpy())
+    db_bf16 = db.to(torch.bfloat16)
+    print(f"similarity_topk exact inner product, database {n} x {d} float32, k={k}")
+    for nq in (1, 16, 256):
+        q = torch.randn(nq, d, generator=g)
+        q /= q.norm(dim=1, keepdim=True)
+        qn = q.numpy()
+        t_faiss = best(lambda: index.search(qn, k), repeat)
+        t_torch = best(lambda: torch.topk(q @ db.T, k, dim=1), repeat)
+        t_cpu = best(lambda: ops.similarity_topk(q, db, k, backend="cpu"), repeat)
+        t_bf = best(lambda: ops.similarity_topk(q.to(torch.bfloat16), db_bf16, k, backend="cpu"), max(1, repeat // 2))
+        print(f"  Q={nq:<4} faiss {t_faiss * 1e3:8.1f} ms  torch mm+topk {t_torch * 1e3:8.1f} ms  "
+              f"cpu fp32 {t_cpu * 1e3:8.1f} ms  cpu bf16 {t_bf * 1e3:8.1f} ms  "
+              f"faiss/cpu = {t_faiss / t_cpu:4.2f}x  torch/cpu = {t_torch / t_cpu:4.2f}x")
+    if not torch.cuda.is_available():
+        print("  GPU rows (bf16 vs faiss-gpu / torch): not measured (no GPU)")
+        return
+    dbg, dbg16 = db.cuda(), db_bf16.cuda()
+    gpu_index = None
+    if hasattr(faiss, "StandardGpuResources"):
+        res = faiss.StandardGpuResources()
+        gpu_index = faiss.index_cpu_to_gpu(res, 0, index)
+    for nq in (1, 16, 256):
+        q = torch.randn(nq, d, generator=g)
+        q = (q / q.norm(dim=1, keepdim=True)).cuda()
+        t_torch = best(lambda: torch.topk(q @ dbg.T, k, dim=1), repeat)
+        t_cuda = best(lambda: ops.similarity_topk(q.to(torch.bfloat16), dbg16, k, backend="cuda"), repeat)
+        anchor, name = t_torch, "torch"
+        line = ""
+        if gpu_index is not None:
+            qn = q.cpu().numpy()
+            t_fg = best(lambda: gpu_index.search(qn, k), repeat)
+            line = f"faiss-gpu {t_fg * 1e3:7.2f} ms  "
+            anchor, name = (t_fg, "faiss-gpu") if t_fg < t_torch else (t_torch, "torch")
+        print(f"  GPU Q={nq:<4} {line}torch mm+topk {t_torch * 1e3:7.2f} ms  cuda bf16 {t_cuda * 1e3:7.2f} ms  "
+              f"faster anchor ({name})/cuda = {anchor / t_cuda:4.2f}x (target >= 1.5)")
+
+
+def bench_flat(n: int, d: int, k: int, repeat: int) -> None:
+    """FlatTopK (radkit.ops.flat_search) vs faiss IndexFlatIP, plain and IDSelectorBatch-filtered."""
+    import faiss
+
+    from radkit.ops import FlatTopK
+
+    rng = np.random.default_rng(1)
+    db = rng.standard_normal((n, d)).astype(np.float32)
+    db /= np.linalg.norm(db, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(d)
+    index.add(db)
+    flat = FlatTopK(db)
+    allowed = rng.choice(n, size=n // 10, replace=False).astype(np.int64)
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+    print(f"FlatTopK vs faiss IndexFlatIP, {n} x {d} float32, k={k} (numpy in/out, as faiss)")
+    for nq in (1, 16, 256):
+        q = rng.standard_normal((nq, d)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        t_f = best(lambda: index.search(q, k), repeat)
+        t_r = best(lambda: flat.search(q, k), repeat)
+        t_ff = best(lambda: index.search(q, k, params=params), repeat)
+        t_rf = best(lambda: flat.search(q, k, allowed_ids=allowed), repeat)
+        print(f"  Q={nq:<4} faiss {t_f * 1e3:7.1f} ms  FlatTopK {t_r * 1e3:7.1f} ms  faiss/FlatTopK = {t_f / t_r:4.2f}x"
+              f" | 10% allowed ids: faiss {t_ff * 1e3:7.1f} ms  FlatTopK {t_rf * 1e3:7.1f} ms  "
+              f"faiss/FlatTopK = {t_ff / t_rf:4.2f}x")
+    if torch.cuda.is_available():
+        gflat = FlatTopK(torch.from_numpy(db).cuda().to(torch.bfloat16))
+        for nq in (1, 16, 256):
+            q = torch.from_numpy(rng.standard_normal((nq, d)).astype(np.float32)).cuda()
+            t_g = best(lambda: gflat.search(q, k), repeat)
+            print(f"  GPU Q={nq:<4} FlatTopK bf16 {t_g * 1e3:7.2f} ms")
+    else:
+        print("  GPU rows: not measured (no GPU)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=500_000, help="database rows for similarity_topk")
+    p.add_argument("--d", type=int, default=512)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--skip-ct", action="store_true")
+    p.add_argument("--skip-topk", action="store_true")
+    p.add_argument("--flat-n", type=int, default=100_000, help="database rows for the FlatTopK vs faiss rows")
+    p.add_argument("--skip-flat", action="store_true")
+    a = p.parse_args()
+    date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
+    print(f"{date} | {platform.node()} | {platform.processor() or platform.machine()} | "
+          f"torch threads {torch.get_num_threads()} | torch {torch.__version__}")
+    if not a.skip_ct:
+        bench_ct(a.repeat)
+    if not a.skip_topk:
+        bench_topk(a.n, a.d, a.k, a.repeat)
+    if not a.skip_flat:
+        bench_flat(a.flat_n, a.d, a.k, a.repeat)
+
+
+if __name__ == "__main__":
+    main()
