@@ -29,3 +29,4 @@ def test_quality_benchmark_core_runs(repo_root, tmp_path):
     assert set(v) == {"sft_format_100", "sft_binary_above_chance", "grpo_beats_sft_accuracy",
                       "grpo_beats_sft_radrscore"}
     assert "| sft | binary_option | 4 |" in qr.table(res)
+    assert qr.p_above_chance(0.5, 4, 0.5) == 11 / 16 and qr.p_above_chance(1.0, 10, 0.5) < 0.001
