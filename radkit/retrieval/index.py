@@ -1,9 +1,10 @@
-"""FAISS index recipes and one searchable vector space (`VectorIndex`).
+"""One searchable vector space (`VectorIndex`): a FAISS index or radkit's flat top-k kernel.
 
 Embeddings are L2-normalised, so every recipe searches by inner product (= cosine).
 A `VectorIndex` keeps three things side by side:
 
-* the FAISS index (positions 0..n-1, no IDMap, so any index clones to a GPU);
+* the FAISS index (positions 0..n-1, no IDMap, so any index clones to a GPU), or, for a
+  ``backend: radkit`` recipe, a `radkit.ops.FlatTopK` over ``vectors`` (nothing else stored);
 * ``ids`` (n,) int64: the row id in the index folder's item table of each position;
 * ``vectors`` (n, D) float32: the embeddings themselves. They make removal possible
   for every index type (``reset()`` keeps a trained IVF/PQ quantiser; the rest is
@@ -11,23 +12,24 @@ A `VectorIndex` keeps three things side by side:
   rebuilt with another recipe without re-embedding.
 
 GPU search (classic FAISS GPU indexes) has two limits (USER_NEEDS.md §2 item 11):
-k <= 2048 (``GPU_MAX_SELECTION_K``) and no ``IDSelector``. `plan_search` picks the
-path from k, the filter and the device and says why, so the caller can report it.
+k <= 2048 (``GPU_MAX_K``) and no ``IDSelector``. `plan_search` (radkit.retrieval.plan) picks
+the path from k, the filter, the device and the backend and says why, so the caller can report
+it; filtered GPU search on a flat index goes through FlatTopK's allowed ids.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from radkit.retrieval.plan import EXACT_SUBSET_MAX, GPU_MAX_K, SearchPlan, plan_search  # noqa: F401
 from radkit.retrieval.recipe import IndexRecipe
 
 log = logging.getLogger("radkit.retrieval")
-GPU_MAX_K = 2048
-EXACT_SUBSET_MAX = 50_000  # a filtered search over at most this many rows is done exactly
+_PLAIN_CPU = SearchPlan("index", "plain FAISS search")
+__all__ = ["VectorIndex", "SearchPlan", "plan_search", "gpu_available", "GPU_MAX_K", "EXACT_SUBSET_MAX"]
 
 
 def _faiss():
@@ -44,44 +46,17 @@ def gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-@dataclass
-class SearchPlan:
-    """Which path a search takes and why (`plan_search`)."""
+def _torch_cuda() -> bool:
+    import torch
 
-    path: str  # "index" | "index-cpu" | "exact-subset" | "selector" | "post-filter"
-    reason: str
-
-
-def plan_search(n_total: int, k: int, n_selected: int | None, on_gpu: bool,
-                gpu_supports_selector: bool = False) -> SearchPlan:
-    """Choose the search path.
-
-    Args:
-        n_total: vectors in the index.
-        k: results wanted.
-        n_selected: rows passing the ``where`` filter, or None for no filter.
-        on_gpu: the index lives on a GPU.
-        gpu_supports_selector: the GPU build applies IDSelectors (cuVS); classic builds do not.
-    """
-    if n_selected is not None:
-        if n_selected <= EXACT_SUBSET_MAX:
-            return SearchPlan("exact-subset", f"filter keeps {n_selected} <= {EXACT_SUBSET_MAX} rows: "
-                                              "exact inner product over the selected vectors")
-        if on_gpu and not gpu_supports_selector:
-            return SearchPlan("index-cpu", "classic FAISS GPU indexes ignore IDSelector (faiss#3924): "
-                                           "filtered search runs on the CPU copy of the index")
-        return SearchPlan("selector", "filter applied inside FAISS with an IDSelector")
-    if on_gpu and k > GPU_MAX_K:
-        return SearchPlan("index-cpu", f"k={k} > {GPU_MAX_K}, the FAISS GPU top-k limit: "
-                                       "searching the CPU copy of the index")
-    return SearchPlan("index", "plain FAISS search" + (" on GPU" if on_gpu else ""))
+    return torch.cuda.is_available()
 
 
 class VectorIndex:
-    """One FAISS index over L2-normalised vectors, with row ids and the raw vectors.
+    """One vector index over L2-normalised vectors, with row ids and the raw vectors.
 
     Args:
-        recipe: how the FAISS index is built.
+        recipe: how the index is built (FAISS factory, or ``backend: radkit``).
         dim: D.
     """
 
@@ -91,7 +66,11 @@ class VectorIndex:
         self.vectors = np.zeros((0, self.dim), dtype=np.float32)
         self._cpu = None   # the FAISS index (CPU); also the copy used for GPU fallbacks
         self._gpu = None
+        self._radkit = recipe.backend == "radkit"
+        self._topk = None           # FlatTopK over ``vectors`` on ``_topk_device``, built lazily
+        self._topk_device = "cpu"   # where FlatTopK searches: "cuda" after to_device on a GPU
         self.last_plan: SearchPlan | None = None
+        self._ids_cache = None
 
     # ---- build / update -------------------------------------------------------------
     def _new_index(self):
@@ -119,6 +98,9 @@ class VectorIndex:
     def build(self, vectors: np.ndarray, ids: np.ndarray) -> "VectorIndex":
         """Train (if the recipe needs it) and add ``vectors`` (n, D), L2-normalised, with row ``ids`` (n,)."""
         vectors, ids = self._check(vectors, ids)
+        self.ids, self.vectors, self._topk = ids, vectors, None
+        if self._radkit:  # FlatTopK is built from ``vectors`` on first search
+            return self
         index = self._new_index()
         self._apply_params(index)
         if not index.is_trained:
@@ -132,7 +114,6 @@ class VectorIndex:
             index.train(train)
         index.add(vectors)
         self._cpu, self._gpu = index, None
-        self.ids, self.vectors = ids, vectors
         return self
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
@@ -141,11 +122,12 @@ class VectorIndex:
         dup = np.intersect1d(ids, self.ids)
         if dup.size:
             raise ValueError(f"ids already in the index: {dup[:5].tolist()}; remove them first")
-        if self._cpu is None:
+        if self._cpu is None and not self._radkit:
             self.build(vectors, ids)
             return
-        self._cpu.add(vectors)
-        self._gpu = None
+        if self._cpu is not None:
+            self._cpu.add(vectors)
+        self._gpu = self._topk = None
         self.ids = np.concatenate([self.ids, ids])
         self.vectors = np.concatenate([self.vectors, vectors])
 
@@ -156,10 +138,11 @@ class VectorIndex:
         removed = int((~keep).sum())
         if removed:
             self.ids, self.vectors = self.ids[keep], np.ascontiguousarray(self.vectors[keep])
-            self._cpu.reset()
-            if len(self.vectors):
-                self._cpu.add(self.vectors)
-            self._gpu = None
+            if self._cpu is not None:
+                self._cpu.reset()
+                if len(self.vectors):
+                    self._cpu.add(self.vectors)
+            self._gpu = self._topk = None
         return removed
 
     def _check(self, vectors, ids):
@@ -178,12 +161,24 @@ class VectorIndex:
     # ---- search ---------------------------------------------------------------------
     @property
     def on_gpu(self) -> bool:
-        return self._gpu is not None
+        return self._gpu is not None or self._topk_device == "cuda"
 
     def to_device(self, device: str | None = None) -> None:
-        """Move a copy to the GPU when ``device`` (default: the recipe's) allows it and one is present."""
+        """Move a copy to the GPU when ``device`` (default: the recipe's) allows it and one is present.
+
+        FAISS recipes need a faiss GPU build; ``backend: radkit`` needs only torch to see a GPU.
+        """
         device = device or self.recipe.device
-        if device == "cpu" or self._cpu is None:
+        if device == "cpu":
+            return
+        if self._radkit:
+            if _torch_cuda():
+                self._topk_device, self._topk = "cuda", None
+            elif device == "cuda":
+                raise RuntimeError(f"recipe {self.recipe.name!r} asks for device 'cuda' but torch sees no GPU; "
+                                   "set device: auto / cpu in the recipe")
+            return
+        if self._cpu is None:
             return
         if not gpu_available():
             if device == "cuda":
@@ -199,6 +194,24 @@ class VectorIndex:
                 raise RuntimeError(f"recipe {self.recipe.name!r} ({self.recipe.factory}) cannot run on GPU: {e}; "
                                    "set device: auto (CPU fallback) or use the flat / ivfpq recipe") from None
             self._gpu = None
+        if self._gpu is not None and self.recipe.factory == "Flat" and _torch_cuda():
+            self._topk_device = "cuda"  # filtered / large-k GPU searches use FlatTopK on the GPU
+
+    def plan(self, k: int, n_selected: int | None) -> SearchPlan:
+        """The path a search for ``k`` results with ``n_selected`` filtered rows (None: no filter) takes."""
+        return plan_search(len(self), k, n_selected, self.on_gpu, backend=self.recipe.backend,
+                           gpu_flat_topk=self._topk_device == "cuda")
+
+    def flat_topk(self):
+        """The `radkit.ops.FlatTopK` over ``vectors`` on this index's device (built on first use)."""
+        if self._topk is None:
+            import torch
+
+            from radkit.ops.flat_search import FlatTopK
+
+            db = torch.from_numpy(self.vectors)  # shares memory on the CPU
+            self._topk = FlatTopK(db.to(self._topk_device) if self._topk_device != "cpu" else db, d=self.dim)
+        return self._topk
 
     def search(self, queries: np.ndarray, k: int, positions: np.ndarray | None = None):
         """Top-k by inner product.
@@ -211,19 +224,23 @@ class VectorIndex:
         Returns:
             scores (Q, k') float32 and row ids (Q, k') int64, best first.
         """
-        faiss = _faiss()
         if not (isinstance(queries, np.ndarray) and queries.dtype == np.float32 and queries.ndim == 2
                 and queries.flags.c_contiguous):
-            queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
-        if queries.shape[1] != self.dim:
+            queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
+            if queries.ndim == 1:
+                queries = queries[None]
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must be (Q, {self.dim}), got {queries.shape}; "
                              "query with the model that built the index")
         n_sel = None if positions is None else len(positions)
-        plan = plan_search(len(self), k, n_sel, self.on_gpu)
-        if plan.path == "index-cpu" and (self.last_plan is None or self.last_plan.path != "index-cpu"):
-            log.warning("GPU index fallback: %s", plan.reason)  # say so, once per change of path
+        if n_sel is None and self._gpu is None and self._topk_device == "cpu" and not self._radkit:
+            plan = _PLAIN_CPU  # the common case: skip planning (it costs ~5% of a 0.2 ms HNSW search)
+        else:
+            plan = self.plan(k, n_sel)
+            if plan.path == "index-cpu" and (self.last_plan is None or self.last_plan.path != "index-cpu"):
+                log.warning("GPU index fallback: %s", plan.reason)  # say so, once per change of path
         self.last_plan = plan
-        kk = min(int(k), len(self) if positions is None else n_sel)
+        kk = min(int(k), len(self.ids) if positions is None else n_sel)
         if kk <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if plan.path == "exact-subset":
@@ -234,21 +251,35 @@ class VectorIndex:
             o = np.argsort(-part, axis=1, kind="stable")
             top, part = np.take_along_axis(top, o, 1), np.take_along_axis(part, o, 1)
             return part.astype(np.float32), self.ids[positions[top]]
-        index = self._gpu if plan.path == "index" and self.on_gpu else self._cpu
-        params = None
+        if plan.path == "flat-topk":
+            scores, pos = self.flat_topk().search(queries, kk, allowed_ids=positions)
+        else:
+            scores, pos = self._faiss_search(plan, queries, kk, positions)
+        return scores, self._ids_padded()[pos]  # padding position -1 -> the trailing -1
+
+    def _ids_padded(self) -> np.ndarray:
+        """``ids`` with -1 appended, so position -1 (FAISS padding) maps to row id -1 in one gather."""
+        cache = self._ids_cache
+        if cache is None or cache[0] is not self.ids:
+            cache = self._ids_cache = (self.ids, np.append(self.ids, np.int64(-1)))
+        return cache[1]
+
+    def _faiss_search(self, plan: SearchPlan, queries: np.ndarray, kk: int, positions: np.ndarray | None):
+        """(scores, positions) from the FAISS index, with the optional exact re-scoring (``refine``)."""
+        index = self._gpu if plan.path == "index" and self._gpu is not None else self._cpu
+        n = len(self) if positions is None else len(positions)
+        kq = min(kk * max(int(self.recipe.refine), 1), n)
         if plan.path == "selector":
-            sel = faiss.IDSelectorBatch(positions.astype(np.int64))
-            params = self._params_with(sel)
-        kq = min(kk * max(int(self.recipe.refine), 1), len(self) if positions is None else n_sel)
-        scores, pos = index.search(queries, kq, params=params) if params is not None else index.search(queries, kq)
+            params = self._params_with(_faiss().IDSelectorBatch(positions.astype(np.int64)))
+            scores, pos = index.search(queries, kq, params=params)
+        else:
+            scores, pos = index.search(queries, kq)
         if kq > kk:  # exact re-scoring of the candidates with the stored vectors
             exact = np.einsum("qd,qkd->qk", queries, self.vectors[np.clip(pos, 0, None)])
             exact[pos < 0] = -np.inf
             top = np.argsort(-exact, axis=1, kind="stable")[:, :kk]
             pos, scores = np.take_along_axis(pos, top, 1), np.take_along_axis(exact, top, 1).astype(np.float32)
-        # fast path: FAISS pads with -1 only when it found fewer than k results
-        ids = self.ids[pos] if pos.size == 0 or pos.min() >= 0 else np.where(pos >= 0, self.ids[np.maximum(pos, 0)], -1)
-        return scores, ids
+        return scores, pos
 
     def _params_with(self, sel):
         faiss, r = _faiss(), self.recipe
@@ -263,11 +294,11 @@ class VectorIndex:
 
     # ---- persistence ----------------------------------------------------------------
     def save(self, folder: Path, name: str) -> None:
-        """Write ``<name>.faiss``, ``<name>.ids.npy``, ``<name>.vectors.npy`` into ``folder``
-        (the caller makes the folder swap atomic)."""
-        faiss = _faiss()
+        """Write ``<name>.faiss`` (FAISS backends only), ``<name>.ids.npy``, ``<name>.vectors.npy``
+        into ``folder`` (the caller makes the folder swap atomic)."""
         folder.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self._cpu, str(folder / f"{name}.faiss"))
+        if not self._radkit:
+            _faiss().write_index(self._cpu, str(folder / f"{name}.faiss"))
         np.save(folder / f"{name}.ids.npy", self.ids)
         np.save(folder / f"{name}.vectors.npy", self.vectors)
 
@@ -278,21 +309,24 @@ class VectorIndex:
         Raises:
             FileNotFoundError / ValueError: a missing or corrupt file, named.
         """
-        faiss = _faiss()
         self = cls(recipe, dim)
-        path = folder / f"{name}.faiss"
-        if not path.is_file():
-            raise FileNotFoundError(f"index file {path} is missing; rebuild with `radkit index build`")
+        main = folder / (f"{name}.vectors.npy" if self._radkit else f"{name}.faiss")
+        if not main.is_file():
+            raise FileNotFoundError(f"index file {main} is missing; rebuild with `radkit index build`")
         try:
-            self._cpu = faiss.read_index(str(path))
+            if not self._radkit:
+                self._cpu = _faiss().read_index(str(main))
             self.ids = np.load(folder / f"{name}.ids.npy", allow_pickle=False)
             self.vectors = np.load(folder / f"{name}.vectors.npy", allow_pickle=False)
-        except (RuntimeError, ValueError, OSError) as e:
+        except (RuntimeError, ValueError, OSError, EOFError) as e:
             raise ValueError(f"index space {name!r} in {folder} is corrupt ({e}); "
                              "rebuild it with `radkit index build`") from None
-        if self._cpu.d != dim or self.vectors.shape != (self._cpu.ntotal, dim) or len(self.ids) != self._cpu.ntotal:
-            raise ValueError(f"index space {name!r} in {folder} is inconsistent (faiss d={self._cpu.d}, "
-                             f"n={self._cpu.ntotal}; vectors {self.vectors.shape}; ids {len(self.ids)}; "
-                             f"metadata dim {dim}); rebuild it with `radkit index build`")
-        self._apply_params(self._cpu)
+        fd, fn = (dim, len(self.vectors)) if self._radkit else (self._cpu.d, self._cpu.ntotal)
+        if (fd != dim or self.vectors.dtype != np.float32 or self.vectors.shape != (fn, dim)
+                or self.ids.shape != (fn,)):
+            raise ValueError(f"index space {name!r} in {folder} is inconsistent (index d={fd}, n={fn}; vectors "
+                             f"{self.vectors.shape} {self.vectors.dtype}; ids {self.ids.shape}; metadata dim {dim}); "
+                             "rebuild it with `radkit index build`")
+        if self._cpu is not None:
+            self._apply_params(self._cpu)
         return self

@@ -1,4 +1,4 @@
-"""`IndexRecipe`: how one FAISS index is built, stored as a tiny YAML file in ``indexes/``."""
+"""`IndexRecipe`: how one vector index (FAISS, or radkit's flat top-k kernel) is built, stored as a tiny YAML file in ``indexes/``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+BACKENDS = ("faiss", "radkit")
 
 
 @dataclass
@@ -24,6 +26,10 @@ class IndexRecipe:
         seed: seed of the training subsample.
         refine: fetch ``refine * k`` candidates from FAISS and re-score them exactly with the
             stored vectors (recovers the recall lost to compression, e.g. PQ); 1 = off.
+        backend: "faiss" (default) or "radkit": exact flat search through radkit's fused
+            ``similarity_topk`` kernel (`radkit.ops.FlatTopK`; compiled CPU/CUDA build or the
+            reference, through dispatch), identical results to FAISS flat; filtered search
+            passes allowed ids into the kernel, on CPU and GPU alike. Factory must be "Flat".
     """
 
     name: str = "flat"
@@ -36,6 +42,7 @@ class IndexRecipe:
     device: str = "auto"
     seed: int = 0
     refine: int = 1
+    backend: str = "faiss"
 
     def __post_init__(self):
         if self.metric != "ip":
@@ -43,6 +50,11 @@ class IndexRecipe:
                              "(radkit L2-normalises embeddings, so inner product is cosine)")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"recipe {self.name!r}: device {self.device!r}; valid: cpu, cuda, auto")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"recipe {self.name!r}: backend {self.backend!r}; valid: {', '.join(BACKENDS)}")
+        if self.backend == "radkit" and self.factory != "Flat":
+            raise ValueError(f"recipe {self.name!r}: backend 'radkit' is exact flat search, but factory is "
+                             f"{self.factory!r}; set factory: Flat or backend: faiss")
         for key in ("nprobe", "ef_search", "ef_construction", "train_size", "refine"):
             v = getattr(self, key)
             if v is not None and int(v) < 1:

@@ -154,25 +154,26 @@ class IndexStore:
             raise ValueError(f"bad where filter {where!r}: {e}; columns: {list(df.columns)}") from None
         return np.sort(df.index.to_numpy()[mask])
 
-    def columns(self, ids: np.ndarray, names=("study_id", "report", "image_path")) -> dict[str, np.ndarray]:
-        """Item columns for an array of row ids (any shape; -1 gives None), vectorised.
+    def lookup(self) -> "ItemLookup":
+        """Per-row item fields as Python lists, cached until the item table changes.
 
-        The columns are cached as numpy object arrays: pandas' arrow-backed strings cost
-        ~0.2 ms per column access, which would dominate a sub-millisecond HNSW search.
+        Pandas' arrow-backed strings cost ~0.2 ms per column access and a row-id search per
+        query would dominate a sub-millisecond HNSW search, so hits are built from plain lists
+        indexed through ``rowpos`` (row id -> list position; see `ItemLookup`).
         """
-        if getattr(self, "_cols", None) is None or self._cols[0] is not self.items:
-            self._cols = (self.items, self.items.index.to_numpy(),
-                          {c: self.items[c].to_numpy(dtype=object) for c in self.items.columns})
-        _, rid, cols = self._cols
-        flat = np.asarray(ids).reshape(-1)
-        pos = np.searchsorted(rid, flat)  # row ids are assigned in increasing order and kept sorted
-        ok = (flat >= 0) & (pos < len(rid))
-        ok[ok] = rid[pos[ok]] == flat[ok]
+        cache = getattr(self, "_lookup", None)
+        if cache is None or cache.items is not self.items:
+            cache = self._lookup = ItemLookup.of(self.items)
+        return cache
+
+    def columns(self, ids: np.ndarray, names=("study_id", "report", "image_path")) -> dict[str, np.ndarray]:
+        """Item columns for an array of row ids (any shape; -1 gives None), vectorised."""
+        lk = self.lookup()
+        pos = lk.positions(ids)
         out = {}
         for c in names:
-            vals = np.full(flat.shape, None, dtype=object)
-            vals[ok] = cols[c][pos[ok]]
-            out[c] = vals.reshape(np.shape(ids))
+            col = lk.column(c)
+            out[c] = col[pos.reshape(-1)].reshape(np.shape(ids))
         return out
 
     def search(self, space: str, queries: np.ndarray, k: int, where: Where = None):
@@ -187,12 +188,13 @@ class IndexStore:
         Returns:
             scores (Q, k') and row ids (Q, k'), best first.
         """
-        if space not in self.spaces:
+        vi = self.spaces.get(space)
+        if vi is None:
             raise KeyError(f"index has no {space!r} embeddings; available: {sorted(self.spaces)}")
-        vi = self.spaces[space]
+        if where is None:
+            return vi.search(queries, k)
         rows = self.select(where)
-        positions = None if rows is None else np.nonzero(np.isin(vi.ids, rows))[0]
-        return vi.search(queries, k, positions)
+        return vi.search(queries, k, np.nonzero(np.isin(vi.ids, rows))[0])
 
     # ---- persistence ------------------------------------------------------------------
     def save(self, out: str | os.PathLike, progress_hook: Callable[[Path], None] | None = None) -> Path:
@@ -257,6 +259,10 @@ class IndexStore:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{folder}: index format {meta.get('format_version')!r}, this radkit reads "
                              f"{FORMAT_VERSION}; rebuild the index with this radkit version")
+        missing = [k for k in ("recipe", "spaces", "dim", "modality", "model_fingerprint") if k not in meta]
+        if missing:
+            raise ValueError(f"{meta_path} lacks {missing}; it was not written by radkit or was edited; "
+                             "rebuild the index")
         recipe = IndexRecipe(**meta["recipe"])
         spaces = {name: VectorIndex.load(folder, info["file"], recipe, meta["dim"])
                   for name, info in meta["spaces"].items()}
@@ -265,6 +271,52 @@ class IndexStore:
         except Exception as e:
             raise ValueError(f"{folder / 'items.parquet'} is unreadable ({e}); rebuild the index") from None
         return cls(meta, items, spaces)
+
+
+class ItemLookup:
+    """Item fields as Python lists for building hits without pandas.
+
+    Attributes:
+        items: the DataFrame this was built from (identity = cache key).
+        rowpos: (max row id + 2,) int64: row id -> list position. Its last entry points at
+            the trailing sentinel of each list (None), so FAISS's padding id -1 needs no test.
+        study_id, report, image_path: lists of len(items) + 1 (sentinel last); reports as
+            str ("" for missing), study ids as str.
+    """
+
+    def __init__(self, items, rowpos, study_id, report, image_path):
+        self.items, self.rowpos = items, rowpos
+        self.study_id, self.report, self.image_path = study_id, report, image_path
+        self.pad = len(study_id) - 1
+
+    @classmethod
+    def of(cls, items) -> "ItemLookup":
+        rid = items.index.to_numpy(dtype=np.int64)
+        n = len(rid)
+        rowpos = np.full((int(rid.max()) + 2 if n else 1), n, dtype=np.int64)
+        rowpos[rid] = np.arange(n)
+        sid = [str(x) for x in items["study_id"].tolist()] + [None]
+        rep = [str(x) if isinstance(x, str) else "" for x in items["report"].tolist()] + [None]
+        img = [x if isinstance(x, str) else None for x in items["image_path"].tolist()] + [None]
+        return cls(items, rowpos, sid, rep, img)
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """List positions of row ids (any shape; -1 or an unknown id -> the sentinel ``pad``)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        ok = (ids >= 0) & (ids < len(self.rowpos) - 1)
+        return np.where(ok, self.rowpos[np.where(ok, ids, -1)], self.pad)
+
+    def column(self, name: str) -> np.ndarray:
+        """One item column as an object array with the sentinel last (``pad`` -> None)."""
+        if name in ("study_id", "report", "image_path"):
+            vals = getattr(self, name)
+        else:
+            vals = self.items[name].tolist() + [None]
+        out = np.empty(len(vals), dtype=object)
+        out[:] = vals
+        if name == "report":
+            out[-1] = None
+        return out
 
 
 def _recover(out: Path) -> None:

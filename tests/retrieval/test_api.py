@@ -74,8 +74,9 @@ def test_anatomy_conditioned_and_filters(built, tiny_model):
 
 def test_bad_queries_are_clear(built, tmp_path):
     r, recs = built
-    with pytest.raises(KeyError, match="closest.*'heart'"):
+    with pytest.raises(KeyError, match="closest.*'heart'.*valid names:.*'left lower lobe'") as e:
         r.search(image=recs[0].image_paths[0], anatomy="hart")
+    assert "built: ['heart', 'left lung']" in str(e.value)
     with pytest.raises(KeyError, match="no sub-index.*--anatomies"):
         r.search(image=recs[0].image_paths[0], anatomy="pleura")
     with pytest.raises(ValueError, match="not both"):
@@ -87,6 +88,16 @@ def test_bad_queries_are_clear(built, tmp_path):
     from tests.retrieval.tiny_model import TinyModel
     with pytest.raises(ValueError, match="does not match index"):
         Retriever.load(r.index_dir, model=TinyModel(seed=1))
+    # wrong modality: a CT volume (NIfTI header) against this CXR index, refused before encoding
+    import nibabel as nib
+    ct = tmp_path / "ct.nii.gz"
+    vol = np.random.default_rng(0).integers(-1000, 1200, (16, 16, 8)).astype(np.int16)
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), ct)
+    with pytest.raises(ValueError, match=r"ct.nii.gz has modality 'ct' but index .* holds 'cxr'"):
+        r.search(image=ct)
+    # dimension mismatch of precomputed query vectors
+    with pytest.raises(ValueError, match=r"queries must be \(Q, 32\), got \(2, 16\).*model that built"):
+        r.search_vectors(np.zeros((2, 16), np.float32))
 
 
 def test_add_and_remove_through_api(built, tmp_path):
