@@ -76,45 +76,45 @@ def info(manifest: str, json_output: bool = False) -> int:
     return 0
 
 
-def from_radir(root: str, out: str, modality: Literal["cxr", "ct"] = "ct") -> int:
-    """Build a manifest from a RadIR release folder (train.jsonl / test.jsonl).
-
-    Example: radkit data from_radir /dataset/CT_RATE --out ct_rate.jsonl --modality ct
-
-    Args:
-        root: folder holding train.jsonl and/or test.jsonl ({"name","img_path","text"}).
-        out: manifest to write.
-        modality: modality of the studies.
-    """
-    from radkit.data.adapters import manifest_from_radir
+def _write_adapted(studies, out: str) -> int:
     from radkit.data.manifest import write_manifest
 
-    studies = manifest_from_radir(root, modality=modality)
     write_manifest(studies, out)
-    print(f"wrote {len(studies)} studies to {out}")
+    print(f"wrote {len(studies)} studies to {out}; check it with `radkit data validate {out}`")
     return 0
 
 
-def from_dicom(root: str, out: str, modality: Literal["cxr", "ct"] = "ct") -> int:
+def from_radir(root: str, out: str = "manifest.jsonl", modality: Literal["cxr", "ct"] = "ct") -> int:
+    """Build a manifest from a RadIR release folder (train.jsonl / test.jsonl).
+
+    Example: radkit data from-radir /dataset/CT_RATE --out ct_rate.jsonl --modality ct
+
+    Args:
+        root: folder holding train.jsonl and/or test.jsonl ({"name","img_path","text"}).
+        out: manifest to write (.jsonl, .csv, .parquet).
+        modality: modality of the studies.
+    """
+    from radkit.data.adapters import manifest_from_radir
+
+    return _write_adapted(manifest_from_radir(root, modality=modality), out)
+
+
+def from_dicom(root: str, out: str = "manifest.jsonl", modality: Literal["cxr", "ct"] = "ct") -> int:
     """Build a manifest from a folder of DICOM studies with reports as text files.
 
     Layout: <root>/<study>/ holds the DICOM file(s) (CXR) or a series folder (CT) and
     report.txt (or <study>.txt beside the folder).
 
-    Example: radkit data from_dicom /data/pacs_export --out pacs.jsonl --modality ct
+    Example: radkit data from-dicom /data/pacs_export --out pacs.jsonl --modality ct
 
     Args:
         root: folder of study folders.
-        out: manifest to write.
+        out: manifest to write (.jsonl, .csv, .parquet).
         modality: modality of the studies.
     """
     from radkit.data.adapters import manifest_from_dicom_folder
-    from radkit.data.manifest import write_manifest
 
-    studies = manifest_from_dicom_folder(root, modality=modality)
-    write_manifest(studies, out)
-    print(f"wrote {len(studies)} studies to {out}")
-    return 0
+    return _write_adapted(manifest_from_dicom_folder(root, modality=modality), out)
 
 
 COMMANDS = {"synth": synth, "validate": validate, "info": info, "from-radir": from_radir,

@@ -7,44 +7,108 @@ similarity block up across ranks); stage 2 yields anatomy groups (SPEC §3.3) wi
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from radkit.data._radir_tables import SplitTables, load_split
 from radkit.data.sampler import AnatomyGroupSampler
 from radkit.data.transforms import PreprocessConfig, build_transform, validate_image
+from radkit.reports.tables import TRAIN_MAX_SAMPLES
 
 STAGES = ("1", "2", "joint")
 
 
+def missing_tables_message(root: Path, split: str) -> str:
+    """The error text for a missing table folder: names the commands that make one."""
+    return (f"similarity tables for split {split!r} not found in {root} (need {split}.jsonl and {split}.npy); "
+            "make them with `radkit data synth --modality cxr` (writes runs/synth-cxr/manifest.jsonl) then "
+            "`radkit data annotate runs/synth-cxr/manifest.jsonl --out runs/synth-cxr/tables`; for your own "
+            "data: `radkit data annotate <manifest> --out <dir>` (or point tables_dir to a MIMIC-IR/CTRATE-IR "
+            "download)")
+
+
+@dataclass
+class SplitTables:
+    """One split as training uses it (read by `radkit.reports.tables` with the released-loader rules).
+
+    Attributes:
+        names: sample names, row order of ``sim``.
+        img_paths, texts: the listing's image path and report per row.
+        sim: (N, N) uint8 percent (cropped, clipped to [0, 1]).
+        anatomy: anatomy -> (row indices into ``names`` (N_a,), (N_a, N_a) uint8 percent, symmetrised).
+    """
+
+    names: list[str]
+    img_paths: list[str]
+    texts: list[str]
+    sim: np.ndarray
+    anatomy: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _resolve_image(path: str, root: Path) -> str | None:
+    """``path`` as given if absolute, else relative to the table folder or to its parent (where
+    `radkit data annotate` puts tables by default: next to the manifest the paths are relative to)."""
+    if not path:
+        return None
+    p = Path(path)
+    for cand in ([p] if p.is_absolute() else [root / p, root.parent / p]):
+        if cand.exists():
+            return str(cand)
+    return None
+
+
+def load_split(root: str | Path, split: str, check_images: bool = True,
+               max_samples: int | None = None) -> SplitTables:
+    """Read one split of a RadIR table folder for training (`radkit.reports.tables` rules: crop,
+    clip, uint8 percent, anatomy tables symmetrised, ids without an image row dropped).
+
+    Args:
+        root: table folder.
+        split: split name.
+        check_images: resolve each row's image (see `_resolve_image`) and drop rows whose image is
+            missing, as the released loaders do; off when a manifest supplies the images.
+        max_samples: the released training cap on each anatomy table (random subset, seed 42).
+
+    Raises:
+        FileNotFoundError: the listing or global table is missing (names the commands that make
+            them), or no row's image exists.
+    """
+    import warnings
+
+    from radkit.reports import tables as T
+
+    root = Path(root)
+    if not ((root / f"{split}.jsonl").is_file() and (root / f"{split}.npy").is_file()):
+        raise FileNotFoundError(missing_tables_message(root, split))
+    g = T.read_global(root, split, check_images=False, quantize=True)
+    if check_images:
+        found = [_resolve_image(p, root) for p in g.img_paths]
+        keep = [i for i, f in enumerate(found) if f is not None]
+        if not keep:
+            raise FileNotFoundError(f"{root}/{split}.jsonl: no img_path exists relative to {root} or its parent; "
+                                    "pass the manifest the tables were made from (--manifest <manifest>)")
+        if len(keep) < len(found):
+            warnings.warn(f"{root}/{split}: {len(found) - len(keep)} of {len(found)} studies dropped (image file "
+                          "missing)", stacklevel=2)
+        g = T.Table([g.ids[i] for i in keep], g.sim[np.ix_(keep, keep)], [found[i] for i in keep],
+                    [g.texts[i] for i in keep])
+    out = SplitTables(g.ids, g.img_paths, g.texts, g.sim)
+    where = {n: i for i, n in enumerate(g.ids)}
+    for a in T.list_table_anatomies(root, split):
+        t = T.read_anatomy(root, split, a, index=g, quantize=True, max_samples=max_samples)
+        out.anatomy[a] = (np.array([where[i] for i in t.ids], dtype=np.int64), t.sim)
+    return out
+
+
 def read_image(path: str | Path, modality: str):
-    """A `radkit.io.Image` when radkit.io is installed, else a minimal PNG/JPG/NIfTI reader
-    (NIfTI reoriented to RAS+ canonical, as radkit.io does)."""
-    try:
-        from radkit.io import read_image as io_read
-    except ImportError:
-        io_read = None
-    if io_read is not None:
-        return io_read(path)
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image {path} not found; check the manifest's image_paths")
-    if path.name.endswith((".nii", ".nii.gz")):
-        import nibabel as nib
+    """Read one image with `radkit.io.read_image` (NIfTI in RAS+ canonical order)."""
+    from radkit.io import read_image as io_read
 
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        return SimpleNamespace(array=np.asarray(img.dataobj, np.float32), affine=img.affine, modality=modality,
-                               meta={"units": "HU"} if modality == "ct" else {})
-    from PIL import Image as PILImage
-
-    return SimpleNamespace(array=np.asarray(PILImage.open(path).convert("L"), np.float32), affine=None,
-                           modality=modality, meta={})
+    return io_read(path)
 
 
 class _Items:
@@ -57,7 +121,7 @@ class _Items:
             from radkit.data.manifest import read_manifest
 
             studies = {s.study_id: s for s in read_manifest(manifest)}
-        for name, row in zip(tables.names, tables.rows):
+        for name, img, text in zip(tables.names, tables.img_paths, tables.texts):
             if name in studies:
                 s = studies[name]
                 p = Path(s.image_paths[0])
@@ -65,11 +129,11 @@ class _Items:
                 self.texts.append(s.report)
             elif manifest is not None:
                 raise KeyError(f"table row {name!r} is not a study_id of {manifest}; rebuild the tables from "
-                               "this manifest")
+                               f"this manifest (`radkit data annotate {manifest}`)")
             else:
-                p = Path(row["img_path"])
+                p = Path(img)
                 self.paths.append(p if p.is_absolute() else root / p)
-                self.texts.append(str(row.get("text", "")))
+                self.texts.append(text)
 
 
 class PairDataset(Dataset):
@@ -148,16 +212,18 @@ class RadIRDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_split not in self.tables:
-            self.tables[self.train_split] = load_split(self.root, self.train_split)
+            self.tables[self.train_split] = load_split(self.root, self.train_split, self.manifest is None,
+                                                       max_samples=TRAIN_MAX_SAMPLES)
             t = self.tables[self.train_split]
             if len(t.names) < self.batch_size and self.stage != "2":
                 raise ValueError(f"{self.root}: split {self.train_split!r} has {len(t.names)} rows < batch_size "
                                  f"{self.batch_size}; lower batch_size")
             if self.stage != "1" and not t.anatomy:
                 raise FileNotFoundError(f"{self.root}/anatomy/{self.train_split}_entity: no anatomy tables for "
-                                        "stage 2; build them with `radkit data tables`")
+                                        "stage 2; build them with `radkit data annotate <manifest> --out "
+                                        f"{self.root}`")
         if self.val_split and self.val_split not in self.tables and (self.root / f"{self.val_split}.jsonl").exists():
-            self.tables[self.val_split] = load_split(self.root, self.val_split)
+            self.tables[self.val_split] = load_split(self.root, self.val_split, self.manifest is None)
 
     def pairs(self, split: str) -> PairDataset:
         return PairDataset(_Items(self.tables[split], self.root, self.manifest), self.pre)

@@ -154,7 +154,9 @@ def build_transform(cfg: PreprocessConfig, use_ops: bool = True) -> Callable[[np
             aff = torch.eye(4, dtype=torch.float64) if affine is None else torch.as_tensor(affine, dtype=torch.float64)
             x = MetaTensor(x, affine=aff)
         out = pipeline(x)
-        return torch.as_tensor(out, dtype=torch.float32).contiguous().clone()
+        if isinstance(out, MetaTensor):  # a MetaTensor would route every later op through MONAI's meta tracking
+            out = out.as_tensor()
+        return out.to(torch.float32).contiguous().clone()
 
     if use_ops and fused_ct_reason(cfg) is None:
         return _fused_ct(cfg, apply)

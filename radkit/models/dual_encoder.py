@@ -66,8 +66,10 @@ class DualEncoder(nn.Module):
     def encode_text(self, texts: Sequence[str] | dict[str, torch.Tensor], normalize: bool = True) -> torch.Tensor:
         """B strings (or a tokenised dict with input_ids/attention_mask (B, T)) -> (B, D) embeddings,
         L2-normalised if ``normalize``."""
-        tok = texts if isinstance(texts, dict) else self.text_tower.tokenize(texts, self.device)
-        _, pooled = self.text_tower(tok["input_ids"].to(self.device), tok["attention_mask"].to(self.device))
+        if isinstance(texts, dict):
+            _, pooled = self.text_tower(texts["input_ids"].to(self.device), texts["attention_mask"].to(self.device))
+        else:
+            pooled = self.text_tower.pooled([texts] if isinstance(texts, str) else list(texts), self.device)
         z = self.text_proj(pooled)
         return nn.functional.normalize(z, dim=-1) if normalize else z
 

@@ -6,6 +6,7 @@ Nothing here touches a model hub: "minilm" resolves to the folder shipped by the
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -67,6 +68,43 @@ class TextTower(nn.Module):
                 self.model = AutoModel.from_config(hf_cfg)
             self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.path)
         self.width = self.model.config.hidden_size
+        self.cache: dict[str, torch.Tensor] | None = None
+
+    def enable_cache(self, max_entries: int = 200_000) -> None:
+        """Memoise pooled outputs per text while the tower is frozen (no trainable parameter).
+
+        A frozen tower in eval mode is a pure function of the text, so each report is encoded
+        once per process: the cache is shared by every tower with the same weights, pooling and
+        max_length (keyed by a hash of all three), e.g. across the runs of one benchmark.
+        Entries beyond ``max_entries`` are computed but not stored.
+        """
+        if any(p.requires_grad for p in self.parameters()):
+            raise ValueError("enable_cache needs a frozen text tower (text.frozen: true); a trained tower's "
+                             "outputs change every step")
+        h = hashlib.sha256(f"{self.cfg.pooling}|{self.cfg.max_length}".encode())
+        for k, v in sorted(self.model.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        self.cache = _SHARED_CACHES.setdefault(h.hexdigest(), {})
+        self._max_entries = max_entries
+
+    def pooled(self, texts: Sequence[str], device: torch.device | None = None) -> torch.Tensor:
+        """B texts -> pooled (B, W), through the cache when enabled (see `enable_cache`)."""
+        if self.cache is None or self.training:
+            tok = self.tokenize(texts, device)
+            return self(tok["input_ids"], tok["attention_mask"])[1]
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            tok = self.tokenize(todo, device)
+            with torch.no_grad():
+                new = self(tok["input_ids"], tok["attention_mask"])[1].detach().cpu()
+            for t, v in zip(todo, new):
+                if len(self.cache) < self._max_entries:
+                    self.cache[t] = v.clone()
+            local = dict(zip(todo, new))
+        else:
+            local = {}
+        return torch.stack([self.cache.get(t, local.get(t)) for t in texts]).to(device)
 
     def save(self, folder: Path) -> None:
         """Write the HF config to ``folder/text`` and the tokenizer to ``folder/tokenizer``."""
@@ -88,3 +126,6 @@ class TextTower(nn.Module):
             return hidden, hidden[:, 0]
         m = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return hidden, (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+_SHARED_CACHES: dict[str, dict[str, torch.Tensor]] = {}  # weights/pooling hash -> {text: pooled (W,)}

@@ -10,7 +10,8 @@ from radkit.reasoning.sft_train import train_sft
 
 
 def build_vqa(manifest: str, out: str = "vqa", seed: int = 0, tasks: list[str] | None = None,
-              variants: list[str] | None = None, max_per_label: int = 200, miner: str = "offline") -> int:
+              variants: list[str] | None = None, max_per_label: int = 200, miner: str = "offline",
+              observe: str = "truth") -> int:
     """Build RadRBench-style VQA items (5 tasks x option/no_option) with reasoning chains.
 
     Example:
@@ -24,18 +25,20 @@ def build_vqa(manifest: str, out: str = "vqa", seed: int = 0, tasks: list[str] |
         variants: subset of option, no_option (default both).
         max_per_label: binary positives (and negatives) per label.
         miner: "offline" (deterministic chains) or "none" (no chains; run `radkit reason mine`).
+        observe: label source: "truth" (ground-truth findings of synthetic studies) or "report"
+            (the report text through the report structurer; for real studies).
     """
     from radkit.reasoning import vqa
 
     path = vqa.build_vqa(manifest, out, seed, tasks or vqa.TASKS, variants or vqa.VARIANTS, max_per_label,
-                         None if miner == "none" else miner)
+                         None if miner == "none" else miner, observe)
     print(f"wrote {path}")
     print((Path(out) / "summary.json").read_text())
     return 0
 
 
 def mine(vqa: str, manifest: str, out: str = "vqa_mined.jsonl", teacher: str = "offline", base_url: str | None = None,
-         model: str | None = None, cache_dir: str | None = None, workers: int = 8) -> int:
+         model: str | None = None, cache_dir: str | None = None, workers: int = 8, observe: str = "truth") -> int:
     """(Re)mine reasoning chains for VQA records with the offline miner or an LLM teacher.
 
     Example:
@@ -48,14 +51,16 @@ def mine(vqa: str, manifest: str, out: str = "vqa_mined.jsonl", teacher: str = "
         teacher: "offline" or "llm" (OpenAI-compatible server at base_url serving model).
         cache_dir: on-disk cache of teacher replies.
         workers: thread-pool size.
+        observe: "truth" (ground-truth findings) or "report" (structured report text).
     """
     from radkit.data.manifest import read_manifest
+    from radkit.reasoning.labels import make_observer
     from radkit.reasoning.mining import make_teacher, mine_items
     from radkit.reasoning.vqa import read_jsonl, write_jsonl
 
     studies = {s.study_id: s for s in read_manifest(manifest)}
     recs, stats = mine_items(read_jsonl(vqa), studies, make_teacher(teacher, base_url, model, cache_dir),
-                             workers=workers, progress=True)
+                             observe=make_observer(observe), workers=workers, progress=True)
     write_jsonl(recs, out)
     print(json.dumps(stats, indent=1))
     return 0
@@ -125,6 +130,33 @@ def predict(vqa: str, model: str | None = None, out: str = "preds.jsonl", split:
     return 0
 
 
+def evaluate(vqa: str, model: str | None = None, out: str = "eval", split: str = "test", judge: str = "offline",
+             image_size: int = 448, max_new_tokens: int = 512, max_items: int | None = None, batch_size: int = 8) -> int:
+    """Predict and score a VQA split: accuracy vs chance per task, format, RadRScore; JSON + HTML summary.
+
+    Example:
+        radkit reason evaluate vqa/vqa.jsonl --model runs/grpo --out eval
+
+    Args:
+        vqa: VQA JSONL (from `radkit reason build-vqa`).
+        model: local model folder.
+        out: output folder (preds.jsonl, scores.json, summary.html).
+        split: records of this split.
+        judge: RadRScore judge: "offline" or "llm" (see `radkit reason score`).
+        max_items: evaluate only the first N records of the split.
+        batch_size: prompts per generation batch.
+    """
+    from radkit.reasoning.evaluate import evaluate as run
+    from radkit.reasoning.infer import format_table
+
+    if not model:
+        raise ValueError("evaluate needs --model DIR (a local model folder)")
+    result = run(model, vqa, out, split, judge, image_size, max_new_tokens, max_items, batch_size)
+    print(format_table(result))
+    print(f"wrote {Path(out) / 'scores.json'} and {Path(out) / 'summary.html'}")
+    return 0
+
+
 def _with_config(fn):
     """``fn`` plus a ``--config FILE.yaml`` argument: YAML keys fill every argument left at its default.
 
@@ -163,4 +195,4 @@ def _with_config(fn):
 
 COMMANDS = {"build-vqa": build_vqa, "mine": mine, "score": score, "sft": _with_config(train_sft),
             "grpo": _with_config(train_grpo),
-            "answer": answer, "predict": predict}
+            "answer": answer, "predict": predict, "evaluate": evaluate}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from radkit.reasoning.labels import LABEL_MAP, Observation
+from radkit.reasoning.labels import LABEL_MAP, Observation, observations_from_items
 from radkit.reports.anatomy import FINDINGS
 
 # Extra surface forms; benchmark label names map to their radkit key.
@@ -115,8 +115,25 @@ def reference_from_observations(observations: list[Observation]) -> dict[str, st
 
 
 def reference_from_text(text: str) -> dict[str, str]:
-    """Reference map key -> status read from report text with `extract`."""
+    """Reference map key -> status read from text with the lexicon `extract` (no intent skipping)."""
     return {k.key: k.status for k in extract(text, skip_intent=False)}
+
+
+def reference_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
+    """Reference map key -> status of a free-text report, read with the report structurer.
+
+    `radkit.reports.structure.structure_report` gives the radkit findings (section-aware,
+    NegEx-style status). The three benchmark labels without a radkit finding ("lung
+    opacity", "enlarged cardiomediastinum", "pneumonia") are added from the lexicon
+    reader, since the structurer folds them into other findings (or ignores them).
+    """
+    from radkit.reports.structure import structure_report
+
+    ref = reference_from_observations(observations_from_items(structure_report(text or "", modality).items))
+    for k in extract(text or "", skip_intent=False):
+        if k.key in IMPLIED_BY and k.key not in ref:
+            ref[k.key] = k.status
+    return ref
 
 
 def _present(ref: dict[str, str], key: str) -> str | None:

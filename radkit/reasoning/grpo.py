@@ -28,6 +28,7 @@ def to_dataset(records: list[dict], image_size: int = 448):
             "prompt": [{"role": "user", "content": prompts.user_text(r["question"])}],
             "images": [load_image(p, image_size) for p in r.get("image_path", [])],
             "answer": str(r["answer"]), "task": r.get("task", ""), "variant": r.get("variant", "option"),
+            "modality": r.get("modality") or "cxr",
             # Mixed-type fields travel as JSON strings (Arrow columns need one type).
             "positives": json.dumps(r.get("positives") or []), "gt_findings": json.dumps(r.get("gt_findings") or []),
             "process": r.get("process") or "", "original_report": r.get("original_report") or "",

@@ -27,6 +27,27 @@ def generate(model, processor, record: dict, image_size: int = 448, max_new_toke
     return processor.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)[0]
 
 
+def generate_batch(model, processor, records: list[dict], image_size: int = 448, max_new_tokens: int = 512,
+                   batch_size: int = 16, progress: bool = False) -> list[str]:
+    """Greedy raw outputs for many records, ``batch_size`` at a time (left-padded prompts).
+
+    Same outputs as `generate` per record up to padding effects on numerics.
+    """
+    import torch
+
+    outs: list[str] = []
+    for i in tqdm(range(0, len(records), batch_size), desc="generate", disable=not progress):
+        chunk = records[i:i + batch_size]
+        texts = [processor.apply_chat_template(build_messages(r), add_generation_prompt=True, tokenize=False)
+                 for r in chunk]
+        images = [load_image(p, image_size) for r in chunk for p in r.get("image_path", [])]
+        enc = processor(text=texts, images=images or None, return_tensors="pt", padding=True).to(model.device)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+        outs += processor.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return outs
+
+
 def answer(model_dir: str, question: str, images: list[str], image_size: int = 448, max_new_tokens: int = 512,
            temperature: float = 0.0) -> str:
     """Answer ``question`` about ``images`` with a local model; returns the raw ``<think>/<answer>`` text."""
@@ -58,6 +79,8 @@ def predict(model_dir: str, vqa: str, out: str, split: str = "test", image_size:
 def format_table(result: dict) -> str:
     """A plain-text table of `radkit.reasoning.score.score_files` output."""
     cols = ["n", "accuracy", "malformed", "judged", "dropped", "R_c", "R_f", "R_e", "RadRScore"]
+    if any("chance" in r for r in result["tasks"].values()):
+        cols.insert(2, "chance")
     lines = ["task".ljust(28) + "".join(c.rjust(10) for c in cols)]
     for name, row in list(result["tasks"].items()) + [("MACRO", result["macro"])]:
         cells = []
@@ -65,6 +88,13 @@ def format_table(result: dict) -> str:
             v = row.get(c, "")
             cells.append((f"{v:.3f}" if isinstance(v, float) else str(v)).rjust(10))
         lines.append(name[:28].ljust(28) + "".join(cells))
+        if row.get("problems"):
+            lines.append("    malformed outputs (counted wrong): " + ", ".join(f"{k} {v}" for k, v in row["problems"].items()))
+        if row.get("unknown_task"):
+            lines.append(f"    {row['unknown_task']} record(s) with an unknown task type: kept apart, not in MACRO")
+        if row.get("dropped"):
+            lines.append(f"    {row['dropped']} sample(s) unjudged (judge failed), left out of R_c/R_f/R_e"
+                         + (f"; first error: {row['judge_errors'][0]}" if row.get("judge_errors") else ""))
         for comp, a in (row.get("agreement") or {}).items():
             lines.append(f"    offline vs recorded {comp}: pearson {a['pearson']:.3f}  mean diff {a['mean_diff']:+.3f}"
                          f"  (n={a['n']})")

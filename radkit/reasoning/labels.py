@@ -12,7 +12,7 @@ are the two adapters, so switching the VQA source is one argument.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 # CheXpert's 14 labels minus "Pleural Other" and "No Finding" (§2.2), in the release's order.
 LABELS: tuple[str, ...] = (
@@ -79,8 +79,9 @@ def observations_from_study(study: Any) -> list[Observation]:
 def observations_from_items(items: Iterable[Any]) -> list[Observation]:
     """Observations from report-structurer items (objects or dicts with finding/anatomy/status).
 
-    Items whose finding is not in `LABEL_MAP` are skipped (they cannot reach a label);
-    ``attributes`` may carry "severity"/"change".
+    Items whose finding is not in `LABEL_MAP` are skipped (they cannot reach a label).
+    Severity and change are read from the item itself (`radkit.reports.structure.Item`)
+    or from an ``attributes`` dict.
     """
     out = []
     for it in items:
@@ -91,9 +92,39 @@ def observations_from_items(items: Iterable[Any]) -> list[Observation]:
         attrs = get("attributes", None) or {}
         if not isinstance(attrs, dict):
             attrs = {}
+        sev = get("severity", None) or attrs.get("severity", "")
+        change = get("change", None) or attrs.get("change", "")
         out.append(Observation(name, str(get("status", "present") or "present"), str(get("anatomy", "") or ""),
-                               str(attrs.get("severity", "")), str(attrs.get("change", ""))))
+                               str(sev or ""), str(change or "")))
     return out
+
+
+def observations_from_report(study: Any) -> list[Observation]:
+    """Observations read from a study's free-text report with the rule-based structurer.
+
+    For real data (no ground truth): `radkit.reports.structure.structure_report` on
+    ``study.report`` with the study's modality.
+    """
+    from radkit.reports.structure import structure_report
+
+    return observations_from_items(structure_report(study.report or "", study.modality).items)
+
+
+OBSERVERS = {"truth": observations_from_study, "report": observations_from_report}
+
+
+def make_observer(observe: str | Callable[[Any], list[Observation]]) -> Callable[[Any], list[Observation]]:
+    """``"truth"`` (the study's ground-truth findings), ``"report"`` (structured report text) or a callable.
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if callable(observe):
+        return observe
+    if observe not in OBSERVERS:
+        raise ValueError(f"unknown observation source {observe!r}; valid: {', '.join(OBSERVERS)} "
+                         "(use 'report' for real studies without ground-truth findings)")
+    return OBSERVERS[observe]
 
 
 def label_values(observations: Iterable[Observation]) -> dict[str, int]:

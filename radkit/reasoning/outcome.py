@@ -18,6 +18,10 @@ _THINK = re.compile(r"<think>(.*?)</think>", re.S)
 FORMAT_RE = re.compile(r"^\s*<think>.+?</think>\s*<answer>.+?</answer>\s*$", re.S)
 
 
+# Problems that leave no single usable answer: such an output scores 0 (it is wrong, never skipped).
+ANSWER_PROBLEMS = frozenset({"no answer tag", "multiple answers", "empty answer"})
+
+
 @dataclass(frozen=True)
 class Parsed:
     """A parsed model output: ``answer``/``think`` (None when absent) and ``problem`` ("" when well formed)."""
@@ -25,6 +29,11 @@ class Parsed:
     answer: str | None
     think: str | None
     problem: str
+
+    @property
+    def usable_answer(self) -> str | None:
+        """The answer when there is exactly one non-empty ``<answer>``, else None (scored as wrong)."""
+        return None if self.problem in ANSWER_PROBLEMS else self.answer
 
 
 def parse_output(text: str) -> Parsed:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from radkit.reasoning.extract import (
-    KeyFinding, consistent, extract, reference_from_observations, reference_from_text, support,
+    KeyFinding, consistent, extract, reference_from_observations, reference_from_report, support,
 )
 from radkit.reasoning.labels import Observation
 from radkit.reasoning.prompts import chain_steps, chain_text
@@ -88,11 +88,21 @@ class OfflineJudge:
 
     def judge(self, pred: str, chain: Any, report: str, reference: list[Observation] | None = None,
               record: dict | None = None) -> JudgeResult:
-        """Judge one sample; ``reference`` (ground-truth observations) replaces reading ``report`` when given."""
+        """Judge one sample.
+
+        The closed-world reference is ``reference`` (ground-truth observations) when given,
+        else ``report`` read by the report structurer (`reference_from_report`; modality
+        from ``record["modality"]``, default "cxr"). Key findings of the chain and the
+        prediction are read with the lexicon `extract`, which skips planning clauses
+        ("I should look for X"): the structurer reads those as positive findings.
+        """
         steps_c = chain_steps(chain)
         gt = extract(" ".join(steps_c))
         pm = extract(pred)
-        ref = reference_from_observations(reference) if reference else reference_from_text(report)
+        if reference:
+            ref = reference_from_observations(reference)
+        else:
+            ref = reference_from_report(report, str((record or {}).get("modality") or "cxr"))
         chain_ref = {k.key: k.status for k in gt}
         correct = sum(consistent(k, ref) for k in pm)
         eff = ineff = 0

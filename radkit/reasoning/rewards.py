@@ -56,7 +56,8 @@ class FormatReward:
         for c in completions:
             t = completion_text(c)
             ok = FORMAT_RE.match(t) and t.count("<answer>") == 1 and t.count("<think>") == 1
-            out.append(1.0 if ok else 0.0)
+            # A whitespace-only think or answer matches the regex but is not the format.
+            out.append(1.0 if ok and parse_output(t).problem == "" else 0.0)
         return out
 
 
@@ -71,7 +72,7 @@ class OutcomeReward:
             item = {"answer": _col(kwargs, "answer", i, ""), "task": _col(kwargs, "task", i, ""),
                     "variant": _col(kwargs, "variant", i, "option"),
                     "positives": _json(_col(kwargs, "positives", i), [])}
-            out.append(outcome_score(parse_output(completion_text(c)).answer, item))
+            out.append(outcome_score(parse_output(completion_text(c)).usable_answer, item))
         return out
 
 
@@ -90,6 +91,8 @@ class ProcessReward:
             raise ValueError(f"completeness_weight={completeness_weight} must be in [0, 1]")
         self.judge = judge or OfflineJudge()
         self.w = completeness_weight
+        self.failures = 0  # judge errors (timeouts, invalid JSON): reward 0 for that completion, counted
+        self.errors: list[str] = []
 
     def __call__(self, prompts=None, completions=(), **kwargs) -> list[float]:
         out = []
@@ -100,8 +103,15 @@ class ProcessReward:
                 out.append(0.0)
                 continue
             ref = reference_of({"gt_findings": _json(_col(kwargs, "gt_findings", i), [])})
-            res = self.judge.judge(think, chain, _col(kwargs, "original_report", i, "") or "", ref)
+            try:
+                res = self.judge.judge(think, chain, _col(kwargs, "original_report", i, "") or "", ref,
+                                       {"modality": _col(kwargs, "modality", i, "cxr")})
+            except Exception as e:  # a judge bug or timeout must not stop a GRPO run
+                res = None
+                if len(self.errors) < 10:
+                    self.errors.append(f"{type(e).__name__}: {e}")
             if res is None:  # judge failure: no signal rather than a wrong one
+                self.failures += 1
                 out.append(0.0)
                 continue
             rc, rf, _ = res.components()

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from radkit.reasoning.outcome import outcome_score, parse_output
 from radkit.reasoning.radrscore import Judge, RecordedJudge, has_chain, judge_record
-from radkit.reasoning.vqa import read_jsonl
+from radkit.reasoning.vqa import TASKS, read_jsonl
 
 COMPONENTS = ("R_c", "R_f", "R_e")
 
@@ -62,24 +62,40 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
         compare_recorded: also judge with `RecordedJudge` and report agreement per component.
 
     Returns:
-        ``{group: {n, accuracy, malformed, judged, dropped, R_c, R_f, R_e, RadRScore[, agreement]}}``.
+        ``{group: {n, accuracy, malformed, problems, judged, dropped, judge_errors, R_c, R_f, R_e,
+        RadRScore[, unknown_task][, agreement]}}``. Every record counts in ``accuracy``: an
+        output without exactly one non-empty ``<answer>`` scores 0; ``problems`` counts each
+        kind of malformed output. A judge that returns None or raises drops that sample
+        from the components only (``dropped``; first messages in ``judge_errors``). Records
+        whose ``task`` is not a radkit task keep their own group, flagged ``unknown_task``
+        (excluded from `macro`).
     """
+
     groups: dict[str, list[dict]] = {}
     for r in records:
         groups.setdefault(task_of(r, group), []).append(r)
     out = {}
     for name, recs in groups.items():
         acc, malformed, comps, pairs, dropped, no_chain = [], 0, [], [], 0, 0
+        problems: dict[str, int] = {}
+        errors: list[str] = []
         for r in tqdm(recs, desc=f"score {name}", disable=not progress):
-            parsed = parse_output(str(r.get("pred", "")))
+            parsed = parse_output(str(r.get("pred") or ""))
             malformed += bool(parsed.problem)
-            acc.append(outcome_score(parsed.answer, _item_for_outcome(r, name)))
+            if parsed.problem:
+                problems[parsed.problem] = problems.get(parsed.problem, 0) + 1
+            acc.append(outcome_score(parsed.usable_answer, _item_for_outcome(r, name)))
             if judge is None:
                 continue
             if not has_chain(r) and not isinstance(judge, RecordedJudge):
                 no_chain += 1
                 continue
-            res = judge_record(judge, r)
+            try:
+                res = judge_record(judge, r)
+            except Exception as e:  # timeouts, invalid replies, judge bugs: count, keep scoring
+                res = None
+                if len(errors) < 5:
+                    errors.append(f"{r.get('item_id', '?')}: {type(e).__name__}: {e}")
             if res is None:
                 dropped += 1
                 continue
@@ -88,9 +104,13 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
                 rec = RecordedJudge().judge("", None, "", record=r)
                 if rec is not None:
                     pairs.append((res.components(), rec.components()))
-        row: dict = {"n": len(recs), "accuracy": sum(acc) / len(acc) if acc else 0.0, "malformed": malformed}
+        row: dict = {"n": len(recs), "accuracy": sum(acc) / len(acc) if acc else 0.0, "malformed": malformed,
+                     "problems": problems}
+        unknown = sum(1 for r in recs if r.get("task") and r["task"] not in TASKS)
+        if unknown:
+            row["unknown_task"] = unknown
         if judge is not None:
-            row.update(judged=len(comps), dropped=dropped, no_chain=no_chain)
+            row.update(judged=len(comps), dropped=dropped, no_chain=no_chain, judge_errors=errors)
             for i, c in enumerate(COMPONENTS):
                 row[c] = sum(x[i] for x in comps) / len(comps) if comps else float("nan")
             row["RadRScore"] = sum(row[c] for c in COMPONENTS) / 3
@@ -103,10 +123,14 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
 
 
 def macro(rows: dict[str, dict]) -> dict:
-    """Macro-average over groups of accuracy and the components (NaN groups skipped)."""
+    """Macro-average over groups of accuracy and the components (NaN and unknown-task groups skipped)."""
     out: dict = {}
+    known = [r for r in rows.values() if not r.get("unknown_task")]
+    skipped = len(rows) - len(known)
+    if skipped:
+        out["skipped_groups"] = skipped
     for key in ("accuracy",) + COMPONENTS + ("RadRScore",):
-        vals = [r[key] for r in rows.values() if key in r and not math.isnan(r[key])]
+        vals = [r[key] for r in known if key in r and not math.isnan(r[key])]
         if vals:
             out[key] = sum(vals) / len(vals)
     return out

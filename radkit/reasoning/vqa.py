@@ -27,7 +27,7 @@ from radkit.data.study import Study
 from radkit.reasoning import prompts
 from radkit.reasoning.labels import (
     CHANGE_MAP, LABEL_MAP, LABELS, NO_FINDING, PROGRESSIONS, SINGLE_LABELS, TEMPORAL_LABELS, Observation,
-    label_values, observations_from_study,
+    label_values, make_observer, observations_from_study,
 )
 
 TASKS = ("binary", "single", "multi", "anomaly", "temporal")
@@ -54,7 +54,7 @@ def _record(study: Study, task: str, variant: str, question: str, options: list[
         candidates = [lab for lab in LABELS if any(lab in o.split(", ") for o in options)]
     return {
         "item_id": f"[{dataset}] [{key}]{task}_{variant}",
-        "study_id": study.study_id, "split": study.split, "task": task, "variant": variant,
+        "study_id": study.study_id, "split": study.split, "modality": study.modality, "task": task, "variant": variant,
         "image_path": images, "question": q, "options": options if with_opts else [],
         "answer": answer, "answer_content": answer_text, "label": label, "positives": positives,
         "candidates": candidates,
@@ -184,14 +184,35 @@ def temporal_items(studies: list[Study], seed: int, observe: Observer = observat
     return out
 
 
+def _memo(observe: Observer) -> Observer:
+    """``observe`` computed once per study (every task builder asks; structuring text is not free)."""
+    cache: dict[str, list[Observation]] = {}
+
+    def run(study: Study) -> list[Observation]:
+        if study.study_id not in cache:
+            cache[study.study_id] = observe(study)
+        return cache[study.study_id]
+
+    return run
+
+
 def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS,
-               variants: Iterable[str] = VARIANTS, observe: Observer = observations_from_study,
+               variants: Iterable[str] = VARIANTS, observe: str | Observer = "truth",
                max_per_label: int = 200, dataset: str = "radkit") -> list[dict]:
     """All requested VQA items for ``studies`` (see module docstring), in a stable order.
 
+    Args:
+        observe: where labels come from: "truth" (``Study.findings``, synthetic data),
+            "report" (the report text through `radkit.reports.structure.structure_report`,
+            for real studies without ground truth), or a callable Study -> observations.
+            The observations are stored on each record as ``gt_findings`` (the judge's
+            closed-world reference) and the source as ``observed_from``.
+
     Raises:
-        ValueError: unknown task or variant.
+        ValueError: unknown task, variant or observation source.
     """
+    source = observe if isinstance(observe, str) else getattr(observe, "__name__", "custom")
+    observe = _memo(make_observer(observe))
     tasks = list(tasks)
     bad = [t for t in tasks if t not in TASKS]
     if bad:
@@ -208,8 +229,9 @@ def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS
     if "temporal" in tasks:
         out += temporal_items(studies, seed, observe, variants, dataset)
     obs = {s.study_id: observe(s) for s in studies}
-    for r in out:  # the judge's closed-world reference (structured truth, not re-read from text)
+    for r in out:  # the judge's closed-world reference (structured once here, not re-read per sample)
         r["gt_findings"] = [{"finding": o.finding, "status": o.status, "anatomy": o.anatomy} for o in obs[r["study_id"]]]
+        r["observed_from"] = source
     return out
 
 
@@ -248,17 +270,19 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0,
               tasks: Iterable[str] = TASKS, variants: Iterable[str] = VARIANTS, max_per_label: int = 200,
-              miner: str | None = "offline", observe: Observer = observations_from_study) -> Path:
+              miner: str | None = "offline", observe: str | Observer = "truth") -> Path:
     """Build VQA items from a manifest, add reasoning chains, and write ``out_dir/vqa.jsonl``.
 
     Args:
         manifest: a radkit manifest (JSONL/CSV/Parquet) of studies with findings.
-        out_dir: output folder; ``vqa.jsonl`` and ``summary.json`` (counts per split/task/variant).
+        out_dir: output folder; ``vqa.jsonl`` and ``summary.json`` (``counts`` per split/task/variant,
+            ``observed_from``, ``mining`` stats: mined/failed/first errors).
         seed: sampling seed (same seed, same items).
         tasks, variants: subsets of `TASKS` / `VARIANTS`.
         max_per_label: cap on positives (and negatives) per label for the binary task.
         miner: "offline" fills ``process``/``reason_steps`` with the deterministic miner; None skips.
-        observe: Study -> observations (ground truth by default; pass a structurer adapter).
+        observe: "truth" (ground-truth findings, default), "report" (structured report text;
+            real studies) or a callable Study -> observations (see `make_items`).
 
     Returns:
         Path of ``vqa.jsonl``.
@@ -271,16 +295,20 @@ def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int
     for s in studies:  # relative image paths are relative to the manifest's folder
         s.image_paths = [p if os.path.isabs(p) else str((base / p).resolve()) for p in s.image_paths]
     items = make_items(studies, seed, tasks, variants, observe, max_per_label)
+    stats = None
     if miner is not None:
         from radkit.reasoning.mining import mine_items, make_teacher
 
         by_id = {s.study_id: s for s in studies}
-        items, _ = mine_items(items, by_id, make_teacher(miner), observe=observe)
+        items, stats = mine_items(items, by_id, make_teacher(miner), observe=_memo(make_observer(observe)))
     out_dir = Path(out_dir)
     path = write_jsonl(items, out_dir / "vqa.jsonl")
-    summary: dict = {}
+    counts: dict = {}
     for r in items:
         key = f"{r['split']}/{r['task']}_{r['variant']}"
-        summary[key] = summary.get(key, 0) + 1
-    atomic_write_bytes(out_dir / "summary.json", json.dumps(dict(sorted(summary.items())), indent=1).encode())
+        counts[key] = counts.get(key, 0) + 1
+    # Mining failures are recorded next to the counts: items without a chain are kept, never hidden.
+    summary = {"counts": dict(sorted(counts.items())), "observed_from": observe if isinstance(observe, str) else
+               "custom", "mining": stats}
+    atomic_write_bytes(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
     return path

@@ -61,6 +61,10 @@ class RetrievalModule(L.LightningModule):
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self.frozen = set_trainable(model, self.stage)
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.train()  # Lightning keeps the modes it is given: frozen parts must start in eval
+
+    def on_train_start(self) -> None:
+        self.train()
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -24,7 +24,7 @@ class SaveModelFolder(L.Callback):
             pl_module.model.save_pretrained(self.out_dir / "checkpoints" / f"step-{step:06d}")
 
 
-def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "data/tables",
+def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "runs/synth-cxr/tables",
           manifest: str | None = None, out_dir: str = "runs/radir-tiny-cxr", init_from: str | None = None,
           model_overrides: dict[str, Any] | None = None, stage: str = "1", max_steps: int = 100,
           batch_size: int = 8, groups_per_batch: int = 1, group_size: int = 6, lr: float = 1e-4,
@@ -33,13 +33,16 @@ def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "d
           infonce_pos_threshold: float | None = 0.75, infonce_temperature: float = 0.1, cond_weight: float = 1.0,
           val_every: int = 50, save_every: int = 0, train_split: str = "train", val_split: str | None = "test",
           accelerator: str = "auto", devices: int | str = 1, strategy: str = "auto", num_nodes: int = 1,
-          num_workers: int = 0, seed: int = 0, logger: str = "csv", progress: bool = True) -> Path:
+          num_workers: int = 0, seed: int = 0, logger: str = "csv", progress: bool = True,
+          cache_text: bool = True) -> Path:
     """Train a RadIR dual encoder and save it as a model folder.
 
     Args:
         model: architecture name (`radkit.models.list_models()`) or .json path.
         modality: "cxr" or "ct" (for multi-modality configs such as radir-tiny).
-        tables_dir: RadIR table folder (``train.jsonl``, ``train.npy``, ``anatomy/...``).
+        tables_dir: RadIR table folder (``train.jsonl``, ``train.npy``, ``anatomy/...``); the default is where
+            `radkit data annotate runs/synth-cxr/manifest.jsonl` writes them after `radkit data synth`.
+            Image paths resolve relative to it or its parent.
         manifest: optional manifest; its studies supply images and reports by study_id.
         out_dir: run folder: ``model/`` (final), ``checkpoints/``, logs.
         init_from: a saved model folder to start from (e.g. the stage-1 result for stage 2).
@@ -72,6 +75,8 @@ def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "d
         seed: global seed.
         logger: "csv", "tensorboard" or "none".
         progress: show the progress bar.
+        cache_text: when the text tower is frozen, encode each report once (its pooled output is
+            memoised; see `TextTower.enable_cache`), which removes most of a small model's CPU time.
 
     Returns:
         The saved model folder ``out_dir/model``.
@@ -99,6 +104,8 @@ def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "d
                       infonce_temperature=infonce_temperature)
     module = RetrievalModule(net, stage=str(stage), stage1_loss=loss, cond_weight=cond_weight, lr=lr,
                              weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=max_steps)
+    if cache_text and not any(p.requires_grad for p in net.text_tower.parameters()):
+        net.text_tower.enable_cache()
     loggers: Any = False
     if logger == "csv":
         loggers = L.pytorch.loggers.CSVLogger(str(out), name="logs")

@@ -42,3 +42,17 @@ def test_dicom_folder(tmp_path):
     (tmp_path / "st3" / "a.dcm").write_bytes(b"x")
     with pytest.raises(FileNotFoundError, match="st3"):
         manifest_from_dicom_folder(tmp_path)
+
+
+def test_cli_from_radir(tmp_path, capsys):
+    from radkit.cli import main
+    from radkit.data.manifest import read_manifest
+
+    (tmp_path / "test.jsonl").write_text(json.dumps({"name": "valid_3_a_1.nii.gz", "img_path": "/x/c.nii.gz",
+                                                     "text": "Nodule."}) + "\n")
+    out = tmp_path / "m.csv"
+    assert main(["data", "from-radir", str(tmp_path), "--out", str(out), "--modality", "ct"]) == 0
+    (s,) = read_manifest(out)
+    assert (s.study_id, s.split, s.modality) == ("valid_3_a_1.nii.gz", "test", "ct")
+    assert main(["data", "from-dicom", str(tmp_path / "nope")]) == 1
+    assert "is not a folder" in capsys.readouterr().err

@@ -9,14 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from radkit.data._radir_tables import load_split
-from radkit.data.datamodule import RadIRDataModule
+from radkit.data.datamodule import RadIRDataModule, load_split
 from radkit.data.sampler import AnatomyGroupSampler, assign_anatomies
 from radkit.data.transforms import preset
 
 
 def write_tiny_radir(root, n=8, seed=0, extra_rows=2):
-    """n PNG images + RadIR tables (global + 2 anatomies) under root; returns the global float table."""
+    """n PNG images + RadIR tables (global + 2 anatomies) under root; returns the global float table
+    and the pleura table as written."""
     rng = np.random.default_rng(seed)
     (root / "img").mkdir(parents=True)
     rows = []
@@ -28,6 +28,7 @@ def write_tiny_radir(root, n=8, seed=0, extra_rows=2):
     s = np.maximum(s, s.T)
     np.fill_diagonal(s, 1.0)
     np.save(root / "train.npy", s.astype(np.float32))
+    written = {}
     for a, members in {"lungs": list(range(n)), "pleura": [1, 3, 5, 99]}.items():  # 99: no image -> dropped
         (root / "anatomy" / "train_entity").mkdir(parents=True, exist_ok=True)
         (root / "anatomy" / "train_ratescore").mkdir(parents=True, exist_ok=True)
@@ -38,20 +39,23 @@ def write_tiny_radir(root, n=8, seed=0, extra_rows=2):
         sa = rng.uniform(0, 1, (len(members), len(members)))
         np.fill_diagonal(sa, 1.0)
         np.save(root / "anatomy" / "train_ratescore" / f"{a}.npy", sa)
-    return s[:n, :n]
+        written[a] = sa
+    return s[:n, :n], written["pleura"]
 
 
 def test_tables_follow_release_rules(tmp_path):
-    s = write_tiny_radir(tmp_path)
+    s, pleura = write_tiny_radir(tmp_path)
     t = load_split(tmp_path, "train")
-    assert t.sim.shape == (8, 8) and t.sim.dtype == np.uint8
+    assert t.sim.shape == (8, 8) and t.sim.dtype == np.uint8  # the larger .npy is cropped to the listing
     np.testing.assert_array_equal(t.sim, np.rint(s * 100).astype(np.uint8))
     rows, sa = t.anatomy["pleura"]
-    assert rows.tolist() == [1, 3, 5] and sa.shape == (3, 3)  # s99 has no image row
+    assert rows.tolist() == [1, 3, 5]  # s99 has no image row: dropped with its row and column
+    sym = np.maximum(pleura, pleura.T)[:3, :3]  # released loaders symmetrise anatomy tables by max
+    np.testing.assert_array_equal(sa, np.rint(sym * 100).astype(np.uint8))
 
 
 def test_stage1_batches_and_similarity_lookup(tmp_path):
-    s = write_tiny_radir(tmp_path)
+    s, _ = write_tiny_radir(tmp_path)
     dm = RadIRDataModule(tmp_path, preset("cxr", spatial_size=[16, 16]), batch_size=4, val_split=None)
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
@@ -122,5 +126,27 @@ def test_assign_anatomies():
 
 def test_missing_tables_name_the_command(tmp_path):
     dm = RadIRDataModule(tmp_path, preset("cxr"))
-    with pytest.raises(FileNotFoundError, match="radkit data tables"):
+    with pytest.raises(FileNotFoundError, match="radkit data annotate runs/synth-cxr/manifest.jsonl"):
         dm.setup()
+
+
+def test_listing_without_resolvable_images_asks_for_the_manifest(tmp_path):
+    write_tiny_radir(tmp_path)
+    for p in (tmp_path / "img").iterdir():  # as if the paths were relative to a manifest elsewhere
+        p.unlink()
+    with pytest.raises(FileNotFoundError, match="--manifest"):
+        load_split(tmp_path, "train")
+
+
+def test_image_paths_relative_to_the_manifest_folder(tmp_path):
+    """`radkit data annotate M` writes tables to M's folder/tables with paths relative to M's folder."""
+    s, _ = write_tiny_radir(tmp_path / "tables")
+    (tmp_path / "tables" / "img").rename(tmp_path / "img")
+    (tmp_path / "img" / "s2.png").unlink()
+    with pytest.warns(UserWarning, match="1 of 8 studies dropped"):
+        t = load_split(tmp_path / "tables", "train")
+    assert t.names == [f"s{i}" for i in range(8) if i != 2]
+    assert t.img_paths[0] == str(tmp_path / "img" / "s0.png")
+    keep = [0, 1, 3, 4, 5, 6, 7]
+    np.testing.assert_array_equal(t.sim, np.rint(s[np.ix_(keep, keep)] * 100).astype(np.uint8))
+    assert t.anatomy["pleura"][0].tolist() == [1, 2, 4]  # s1, s3, s5 in the new row order

@@ -61,3 +61,14 @@ def test_model_preprocess_uses_stored_config(tiny_cxr):
     assert x.shape == (1, 64, 64) and x.dtype == torch.float32
     assert -1.0 - 1e-6 <= x.min() and x.max() <= 1.0 + 1e-6
     assert tiny_cxr.encode_image(x[None]).shape == (1, 64)
+
+
+@pytest.mark.parametrize("modality", ["cxr", "ct"])
+def test_transform_returns_a_plain_tensor(modality):
+    """A MetaTensor output would make every model op pay MONAI's metadata tracking."""
+    from radkit.data.transforms import build_transform, preset
+
+    size = [8, 8] if modality == "cxr" else [8, 8, 8]
+    arr = np.zeros([12] * len(size), np.float32)
+    out = build_transform(preset(modality, spatial_size=size))(arr, None)
+    assert type(out) is torch.Tensor and out.shape == (1, *size)

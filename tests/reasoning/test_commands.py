@@ -58,3 +58,35 @@ def test_sft_cli_with_config(tiny_model_dir, vqa_dir, tmp_path, repo_root):
                "--max_steps", "1", "--batch_size", "2", "--global_batch", "2", "--precision", "32-true",
                "--image_size", "56", "--accelerator", "cpu", "--devices", "1", "--task_weights", "null"])
     assert rc == 0 and (tmp_path / "o" / "model.safetensors").exists()
+
+
+def test_build_vqa_from_reports_cli(studies, tmp_path):
+    """--observe report labels the studies from their report text (ground truth removed)."""
+    for s in studies:
+        s.findings = []
+    write_manifest(studies, tmp_path / "m.jsonl")
+    assert main(["reason", "build-vqa", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "vqa"),
+                 "--observe", "report"]) == 0
+    recs = [json.loads(x) for x in (tmp_path / "vqa" / "vqa.jsonl").read_text().splitlines()]
+    eff = [r for r in recs if r["task"] == "binary" and r["label"] == "pleural effusion" and r["variant"] == "option"]
+    assert {r["study_id"] for r in eff if r["answer"] == "A"} <= {"s1", "s2", "s3"} and eff
+    assert all(r["observed_from"] == "report" and r["process"] for r in recs)
+    assert main(["reason", "build-vqa", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "v2"),
+                 "--observe", "gold"]) == 1
+
+
+def test_evaluate_cli_writes_json_and_html(tiny_model_dir, vqa_dir, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["reason", "evaluate", str(vqa_dir / "vqa.jsonl"), "--model", str(tiny_model_dir), "--out", str(out),
+                 "--split", "train", "--image_size", "56", "--max_new_tokens", "6", "--max_items", "6"]) == 0
+    res = json.loads((out / "scores.json").read_text())
+    preds = [json.loads(x) for x in (out / "preds.jsonl").read_text().splitlines()]
+    assert len(preds) == 6 and sum(r["n"] for r in res["tasks"].values()) == 6
+    for row in res["tasks"].values():
+        assert 0 <= row["chance"] <= 1 and row["format"] == 1 - row["malformed"] / row["n"]
+    page = (out / "summary.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page.split("<body>")[1]
+    assert all(name in page for name in res["tasks"])
+    assert "chance" in capsys.readouterr().out
+    assert main(["reason", "evaluate", str(vqa_dir / "vqa.jsonl"), "--model", str(tiny_model_dir),
+                 "--split", "nope"]) == 1

@@ -49,3 +49,16 @@ def test_grpo_tiny_run(tiny_model_dir, vqa_dir, tmp_path):
     keys = set().union(*log)
     assert {"rewards/format/mean", "rewards/outcome/mean", "rewards/process/mean"} <= keys
     assert (out / "model.safetensors").exists()
+
+
+def test_rewards_on_malformed_and_failing_judge():
+    bad = ["<think> </think><answer> A </answer>", "<think> x </think><answer> A </answer><answer> A </answer>"]
+    assert FormatReward()(completions=bad) == [0.0, 0.0]
+    assert OutcomeReward()(completions=bad, **COLS) == [1.0, 0.0]  # empty think: the single answer still counts
+
+    class Raises:
+        def judge(self, *a, **k):
+            raise TimeoutError("judge timed out")
+    pr = ProcessReward(Raises())
+    assert pr(completions=[GOOD, GOOD], **COLS) == [0.0, 0.0]
+    assert pr.failures == 2 and "TimeoutError" in pr.errors[0]

@@ -109,3 +109,16 @@ def test_llm_judge_failure_drops_sample():
         from radkit.llm import LLMClient
         judge = LLMJudge(LLMClient(srv.url, "m", max_retries=1, backoff=0))
         assert judge.judge("x", ["s"], "r") is None and judge.failures == 1
+
+
+def test_llm_judge_timeout_drops_sample():
+    import time
+
+    def slow(body):
+        time.sleep(0.6)
+        return json.dumps({"key_conclusion": []})
+
+    with FakeLLMServer([slow]) as srv:
+        from radkit.llm import LLMClient
+        judge = LLMJudge(LLMClient(srv.url, "m", max_retries=0, backoff=0, timeout=0.2))
+        assert judge.judge("x", ["s"], "r") is None and judge.failures == 1

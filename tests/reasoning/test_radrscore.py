@@ -107,3 +107,48 @@ def test_outcome_scores():
     assert outcome_score("effusion and cardiomegaly", item) == 1.0
     assert outcome_score("cardiomegaly", item) == pytest.approx(2 / 3)
     assert set_f1(set(), set()) == 1.0 and set_f1({"a"}, set()) == 0.0
+
+
+def _rec(pred, answer="A", task="binary", variant="option"):
+    return {"pred": pred, "answer": answer, "task": task, "variant": variant, "item_id": pred[:10],
+            "reason_steps": CHAIN, "original_report": REPORT}
+
+
+def test_malformed_outputs_counted_and_scored_wrong():
+    """No tags, two answers (first one right), empty think, empty answer: each counted; none inflates accuracy."""
+    recs = [_rec("<think> Pleural effusion. </think><answer> A </answer>"), _rec("A"),
+            _rec("<think> x </think><answer> A </answer><answer> B </answer>"),
+            _rec("<think> </think><answer> A </answer>"), _rec("<think> effusion </think><answer> </answer>"),
+            {**_rec("placeholder"), "pred": None}]
+    row = score_records(recs, OfflineJudge(), group="g")["binary_option"]
+    assert row["n"] == 6 and row["malformed"] == 5
+    assert row["problems"] == {"no answer tag": 2, "multiple answers": 1, "empty think": 1, "empty answer": 1}
+    # Only the well-formed output and the empty-think output (its single answer is usable) are right.
+    assert row["accuracy"] == pytest.approx(2 / 6)
+    assert row["judged"] == 6 and row["dropped"] == 0  # every sample still judged on its text
+
+
+def test_unknown_task_kept_apart_from_macro():
+    recs = [_rec("<think> effusion </think><answer> A </answer>"),
+            _rec("<think> effusion </think><answer> B </answer>", task="segmentation")]
+    rows = score_records(recs, None, group="g")
+    assert rows["segmentation_option"]["unknown_task"] == 1 and "unknown_task" not in rows["binary_option"]
+    from radkit.reasoning.score import macro
+    m = macro(rows)
+    assert m["accuracy"] == 1.0 and m["skipped_groups"] == 1
+
+
+def test_judge_that_raises_or_times_out_is_counted_not_fatal():
+    class Flaky:
+        calls = 0
+
+        def judge(self, pred, chain, report, reference=None, record=None):
+            Flaky.calls += 1
+            if Flaky.calls % 2 == 0:
+                raise TimeoutError("judge timed out")
+            return JudgeResult(2, 1, 2, 2, 1, 1)
+
+    recs = [_rec("<think> effusion </think><answer> A </answer>")] * 4
+    row = score_records(recs, Flaky(), group="g")["binary_option"]
+    assert row["judged"] == 2 and row["dropped"] == 2 and "TimeoutError" in row["judge_errors"][0]
+    assert row["R_c"] == 0.5 and row["R_f"] == 1.0 and row["accuracy"] == 1.0  # mean over judged samples only

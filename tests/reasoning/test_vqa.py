@@ -119,4 +119,5 @@ def test_build_vqa_writes_records_with_chains(studies, tmp_path):
     assert THINK_SUFFIX == ("Let's think step by step. Enclose the reasoning within <think></think> and the "
                             "answer within <answer></answer>.")
     summary = json.loads((tmp_path / "vqa" / "summary.json").read_text())
-    assert sum(summary.values()) == len(recs)
+    assert sum(summary["counts"].values()) == len(recs)
+    assert summary["mining"]["failed"] == 0 and summary["observed_from"] == "truth"

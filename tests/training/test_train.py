@@ -62,3 +62,16 @@ def test_missing_tables_name_the_command(tmp_path, tiny_text):
     rc = main(["train", "--init_from", str(init), "--tables_dir", str(tmp_path / "nope"), "--out_dir",
                str(tmp_path / "o"), "--logger", "none", "--progress", "false"])
     assert rc == 1
+
+
+def test_frozen_parts_run_in_eval_mode(tiny_text):
+    """Lightning keeps the modes it is given: a frozen tower must not apply dropout while training."""
+    from radkit.training.module import RetrievalModule
+
+    net = create_model("radir-tiny", modality="cxr", text={**tiny_text, "frozen": True}).train()
+    module = RetrievalModule(net, stage="1")
+    assert not net.text_tower.training and not net.decoder.training and net.image_tower.training
+    module.on_train_start()
+    assert not net.text_tower.training
+    module2 = RetrievalModule(create_model("radir-tiny", modality="cxr", text=tiny_text).train(), stage="2")
+    assert not module2.model.image_tower.training and module2.model.decoder.training

@@ -1,0 +1,46 @@
+"""The frozen text tower's pooled-output cache: same values as the uncached path, shared by equal
+weights, refused for a trainable tower."""
+
+import pytest
+import torch
+
+from radkit.models import create_model
+
+
+def _frozen(tiny_text, seed=0):
+    torch.manual_seed(seed)
+    net = create_model("radir-tiny", modality="cxr", text={**tiny_text, "frozen": True}).eval()
+    net.text_tower.requires_grad_(False)
+    return net
+
+
+def test_cached_equals_uncached_and_is_shared(tiny_text):
+    net = _frozen(tiny_text)
+    texts = ["small right pleural effusion", "no acute process", "small right pleural effusion"]
+    ref = net.encode_text(texts)
+    net.text_tower.enable_cache()
+    first = net.encode_text(texts)  # fills the cache (2 distinct texts)
+    assert len(net.text_tower.cache) == 2
+    torch.testing.assert_close(first, ref)
+    torch.testing.assert_close(net.encode_text(texts[::-1]), ref.flip(0))  # served from the cache
+    same = _frozen(tiny_text)  # same seed -> same weights -> same cache object
+    same.text_tower.enable_cache()
+    assert same.text_tower.cache is net.text_tower.cache
+    other = _frozen(tiny_text, seed=1)
+    other.text_tower.enable_cache()
+    assert other.text_tower.cache is not net.text_tower.cache
+
+
+def test_trainable_tower_refuses_the_cache(tiny_text):
+    net = create_model("radir-tiny", modality="cxr", text=tiny_text)
+    with pytest.raises(ValueError, match="frozen"):
+        net.text_tower.enable_cache()
+
+
+def test_training_mode_bypasses_the_cache(tiny_text):
+    net = _frozen(tiny_text)
+    net.text_tower.enable_cache()
+    net.text_tower.cache.clear()
+    net.text_tower.train()
+    net.encode_text(["no effusion"])
+    assert not net.text_tower.cache
