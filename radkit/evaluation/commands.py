@@ -47,6 +47,9 @@ def evaluate(*, tables: str, out: str, model: Optional[str] = None, compare: Opt
         t.add_row(str(r.get("label", r["model"])), *[f"{100 * u[a].get(m, float('nan')):.2f}" for a, m in cols],
                   *[f"{100 * cm[k]:.2f}" if k in cm else "-" for k in ("recall@3", "recall@5", "recall@10")])
     Console(width=160).print(t)
+    for r in results:
+        for a, why in r["conditional"].get("skipped", {}).items():
+            print(f"{r.get('label', r['model'])}: skipped anatomy {a!r}: {why}")
     print(f"wrote {js} and {page}")
     return 0
 

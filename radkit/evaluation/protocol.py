@@ -12,6 +12,7 @@ Embeddings come from a model, or from an index folder built over the same studie
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +21,8 @@ import numpy as np
 
 from radkit.evaluation.metrics import (DEFAULT_KS_CONDITIONAL, DEFAULT_KS_UNCONDITIONAL, RELEVANCE_THRESHOLD,
                                        average_over_anatomies, identity_metrics, retrieval_metrics)
+
+log = logging.getLogger("radkit.evaluation")
 
 
 class _Source:
@@ -33,6 +36,14 @@ class _Source:
 
             self.store = IndexStore.load(index_dir)
             self.row_of = dict(zip(self.store.items["study_id"], self.store.items.index))
+
+    def missing_space(self, space: str) -> str | None:
+        """Why ``space`` cannot be evaluated from this source, or None (a model embeds any space)."""
+        if self.store is None or space in self.store.spaces:
+            return None
+        built = self.store.anatomies
+        return (f"the index has no {space!r} sub-index (anatomies built: {built or 'none'}); rebuild it with "
+                f"`radkit index build ... --anatomies \"{space.split(':', 1)[1]}\"` or evaluate with --model")
 
     def get(self, space: str, names: list[str], images: list[str], texts: list[str]) -> np.ndarray:
         if self.store is not None:
@@ -97,7 +108,9 @@ def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: 
 
     Returns:
         {"model", "fingerprint", "split", "n", "unconditional": {"i2i", "i2r", "r2i"},
-        "conditional": {"per_anatomy": {a: metrics}, "mean": metrics, "removed": {a: n}}}.
+        "conditional": {"per_anatomy": {a: metrics}, "mean": metrics, "removed": {a: n},
+        "skipped": {a: reason}}}: an anatomy is skipped (with the reason, and a logged warning)
+        when the index lacks its sub-index or fewer than 2 of its samples remain.
     """
     if (model is None) == (index_dir is None):
         raise ValueError("pass exactly one of model=... or index_dir=...")
@@ -135,7 +148,7 @@ def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: 
                          "hits": [{"name": names[j], "image": images[j], "score": float(p_i2i[q, j]),
                                    "S": float(s_global[q, j])} for j in top]})
 
-    per, removed = {}, {}
+    per, removed, skipped = {}, {}, {}
     available = T.list_table_anatomies(root, split)
     wanted = available if anatomies is None else list(anatomies)
     unknown = [a for a in wanted if a not in available]
@@ -143,18 +156,25 @@ def evaluate(tables_root: str | os.PathLike, model=None, index_dir=None, split: 
         raise KeyError(f"no anatomy table for {unknown} in {root}; available: {available}")
     pos = {n: i for i, n in enumerate(names)}
     for a in wanted:
+        reason = src.missing_space(f"anatomy:{a}")
+        if reason:  # e.g. an index built with --anatomies for a subset: evaluate the rest
+            skipped[a] = reason
+            log.warning("conditional protocol skips %r: %s", a, reason)
+            continue
         tab = T.read_anatomy(root, split, a, index=glob, quantize=True, symmetrize=True)
         n_a = min(len(tab.ids), max_per_anatomy)  # RadIR evaluates the first rows of each table
         s_a = tab.sim[:n_a, :n_a].astype(np.float64) / 100.0
         keep = T.evaluation_mask(tab.sim[:n_a, :n_a], threshold)  # stable: S is symmetric
         removed[a] = int((~keep).sum())
         if keep.sum() < 2:
+            skipped[a] = (f"{int(keep.sum())} of the first {n_a} table samples left after removing those "
+                          f"with no other sample above relevance {threshold}; at least 2 are needed")
             continue
         idx = [pos[i] for i, k in zip(tab.ids[:n_a], keep) if k]
         s_a = s_a[np.ix_(keep, keep)]
         z = src.get(f"anatomy:{a}", [names[i] for i in idx], [images[i] for i in idx], [texts[i] for i in idx])
         per[a] = retrieval_metrics(z @ z.T, s_a, ks_conditional, threshold, exclude_self=True)
-    cond = {"per_anatomy": per, "removed": removed,
+    cond = {"per_anatomy": per, "removed": removed, "skipped": skipped,
             "mean": average_over_anatomies(per) if per else {}}
     name = getattr(model, "name", None) if model is not None else src.store.meta["model_name"]
     return {"model": name, "label": name if index_dir is None else f"{name} (index {Path(index_dir).name})",

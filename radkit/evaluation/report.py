@@ -123,6 +123,11 @@ def render_html(results: Sequence[dict]) -> str:
         parts.append(_table(["anatomy"] + [f"{r.get('label', r['model'])} {k}" for r in results for k in rk],
                             [[a] + [r["conditional"]["per_anatomy"].get(a, {}).get(k, "") for r in results for k in rk]
                              for a in anats]))
+    skipped = [[r.get("label", r["model"]), a, why] for r in results
+               for a, why in r["conditional"].get("skipped", {}).items()]
+    if skipped:
+        parts.append("<h2>conditional: skipped anatomies</h2>")
+        parts.append(_table(["model", "anatomy", "reason"], skipped))
     parts += [f"<img src='{p}'>" for p in _plots(results)]
     for r in results:
         if r.get("examples"):

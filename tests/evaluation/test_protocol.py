@@ -87,3 +87,28 @@ def test_evaluate_cli(radir, tmp_path, capsys):
     assert main(["evaluate", "--model", SPEC, "--tables", str(root), "--out", str(tmp_path / "ev2"),
                  "--anatomies", "[lungz]"]) == 1
     assert "available: ['heart']" in capsys.readouterr().err
+
+
+def test_index_without_an_anatomy_sub_index_skips_it(radir, tmp_path):
+    """Tables for heart and left lung, an index with heart only: left lung is skipped with a reason."""
+    import shutil
+
+    from radkit.retrieval.build import build_index
+
+    root, recs, _, _ = radir
+    for sub, ext in (("test_entity", "csv"), ("test_ratescore", "npy")):
+        shutil.copy(root / "anatomy" / sub / f"heart.{ext}", root / "anatomy" / sub / f"left lung.{ext}")
+    idx = build_index(SPEC, recs, tmp_path / "idx", anatomies=["heart"], progress=False)
+    res = evaluate(root, index_dir=idx, ks_unconditional=(1, 5), ks_conditional=(1, 3), progress=False)
+    cond = res["conditional"]
+    assert list(cond["per_anatomy"]) == ["heart"] and list(cond["skipped"]) == ["left lung"]
+    assert "no 'anatomy:left lung' sub-index" in cond["skipped"]["left lung"]
+    assert "--anatomies" in cond["skipped"]["left lung"] and "['heart']" in cond["skipped"]["left lung"]
+    assert cond["mean"]["recall@3"] == pytest.approx(cond["per_anatomy"]["heart"]["recall@3"])
+    # a model embeds any anatomy: both evaluated, nothing skipped; left lung = heart (same tables)
+    by_model = evaluate(root, model=SPEC, ks_unconditional=(1, 5), ks_conditional=(1, 3), progress=False)
+    assert sorted(by_model["conditional"]["per_anatomy"]) == ["heart", "left lung"]
+    assert by_model["conditional"]["skipped"] == {}
+    assert by_model["conditional"]["per_anatomy"]["heart"]["recall@3"] == pytest.approx(cond["per_anatomy"]["heart"]["recall@3"])
+    js, page = write_report([res], tmp_path / "rep")
+    assert "skipped" in page.read_text() and "left lung" in page.read_text()
