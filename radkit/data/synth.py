@@ -95,6 +95,9 @@ def _render_ct_slabs(plan: StudyPlan, size: tuple[int, int, int], p: dict, rows:
         g = ph.build_anatomy(size, p, sl, ref)
         sg.draw_findings(g, plan.findings)
         ph.add_noise(g, noise, out[sl])
+    from radkit.data import synth_common
+
+    synth_common._PARTIAL.clear()  # the per-volume texture cache is not needed after the last slab
     return out
 
 
