@@ -62,7 +62,8 @@ def main() -> None:
             generate_study(np.random.default_rng(i), "ct", size=size)
             dt, cpu = time.perf_counter() - t, time.process_time() - c
             print(f"ct {size[0]}x{size[1]}x{size[2]} in memory (slab render): {dt:.1f} s wall, {cpu:.1f} CPU s "
-                  f"(load {os.getloadavg()[0]:.1f}); ratio to {TARGET_S_CT_LARGE:.0f} s target {dt / TARGET_S_CT_LARGE:.2f}; "
+                  f"(load {os.getloadavg()[0]:.1f}); ratio to {TARGET_S_CT_LARGE:.0f} s target "
+                  f"{dt / TARGET_S_CT_LARGE:.2f}; "
                   f"{dt / anchor:.1f}x the time to draw its noise alone ({anchor:.2f} s wall, {anchor_cpu:.2f} CPU s)")
 
 if __name__ == "__main__":

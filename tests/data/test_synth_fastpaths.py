@@ -9,7 +9,8 @@ from radkit.data.synth_common import smooth_noise
 from radkit.data.synth_findings import plan_cohort
 
 
-@pytest.mark.parametrize("shape,rot_deg,scale", [((256, 256), 0.0, 1.0), ((96, 160), 9.0, 0.9), ((64, 48), -12.0, 1.04)])
+@pytest.mark.parametrize("shape,rot_deg,scale",
+                         [((256, 256), 0.0, 1.0), ((96, 160), 9.0, 0.9), ((64, 48), -12.0, 1.04)])
 def test_box_covers_every_pixel_of_its_patient_rectangle(shape, rot_deg, scale):
     # _box inverts _grid's rotation/shift/scale; a box that misses pixels would cut structures off
     p = dict(rot=np.deg2rad(rot_deg), tx=0.03, ty=-0.05, scale=scale)
