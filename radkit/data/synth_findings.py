@@ -21,7 +21,7 @@ from radkit.reports.anatomy import FINDINGS
 _WEIGHTS = {"nodule": 1.2, "consolidation": 1.2, "effusion": 1.3, "pneumothorax": 0.8, "atelectasis": 1.0,
             "cardiomegaly": 1.0, "edema": 0.9, "emphysema": 0.7, "fracture": 0.6, "lymphadenopathy": 0.7,
             "support device": 0.8}
-# findings whose laterality is not carried by the CT anatomy name (CT has a single "pleura")
+# CT pleural findings are planned in "pleura" plus a side (the ground truth records "right/left pleura")
 _CT_SIDED = ("effusion", "pneumothorax")
 _MIRROR = {"right": "left", "left": "right"}
 

@@ -124,6 +124,8 @@ def build_anatomy(size: tuple[int, int, int], p: dict, rows: slice | None = None
     m["lung"] = lungs
     m["pleura"] = (m["_right envelope"] | m["_left envelope"]) & ~np.broadcast_to(
         (qs["right"][0] < 0.8 * qs["right"][1]) | (qs["left"][0] < 0.8 * qs["left"][1]), shape)
+    for side in ("right", "left"):  # the two envelopes are disjoint (lungs 32 mm apart, +6 mm margins)
+        m[f"{side} pleura"] = m["pleura"] & m[f"_{side} envelope"]
     fz = -(y - p["fissure"]) + 20  # oblique fissure: lower lobes are posterior-inferior
     lower = z < fz
     rl, ll = m["right lung"], m["left lung"]

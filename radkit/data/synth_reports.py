@@ -134,6 +134,14 @@ def negation_sentences(nouns: list[str], rng: np.random.Generator) -> list[str]:
     return out
 
 
+def gt_anatomy(f: FindingSpec, modality: str) -> str:
+    """Ground-truth anatomy of a drawn finding: CT pleural findings are planned in "pleura" with a
+    side (keeps the cohort plan unchanged) and recorded in the sided child ("right pleura")."""
+    if modality == "ct" and f.anatomy == "pleura" and f.side:
+        return f"{f.side} pleura"
+    return f.anatomy
+
+
 def write_report(plan: StudyPlan, prior_date: str | None = None) -> tuple[str, list[GroundTruthFinding]]:
     """Report text and its ground truth for a planned study.
 
@@ -150,14 +158,14 @@ def write_report(plan: StudyPlan, prior_date: str | None = None) -> tuple[str, l
             lines.append(uncertain_sentence(f, rng))
         else:
             lines.append(present_sentence(f, rng))
-        gt.append(GroundTruthFinding(f.finding, f.anatomy, f.status, f.severity, f.change))
+        gt.append(GroundTruthFinding(f.finding, gt_anatomy(f, mod), f.status, f.severity, f.change))
     for f in plan.resolved:
         base = noun_phrase(f, rng, with_severity=False)
         if f.finding == "support device":
             lines.append(f"The previously seen {base.split(' in the ')[0]} has been removed.")
         else:
             lines.append(_c(rng, [f"The previously seen {base} has resolved.", f"Interval resolution of the {base}."]))
-        gt.append(GroundTruthFinding(f.finding, f.anatomy, "absent", "", "better"))
+        gt.append(GroundTruthFinding(f.finding, gt_anatomy(f, mod), "absent", "", "better"))
     lines = [lines[i] for i in rng.permutation(len(lines))]
     mentioned = {f.finding for f in plan.findings} | {f.finding for f in plan.resolved}
     candidates = [k for k in NEGATIONS if k not in mentioned]

@@ -81,6 +81,9 @@ _CT = [
     _a("left lung upper lobe", "left lung", ["left upper lobe", "lul", "left lung upper lobe", "lingula", "left apex"], "left"),
     _a("left lung lower lobe", "left lung", ["left lower lobe", "lll", "left lung lower lobe", "left base"], "left"),
     _a("pleura", None, ["pleura", "pleural", "pleural space"]),
+    # radkit addition to the CT-RATE vocabulary: effusion/pneumothorax ground truth keeps its side
+    _a("right pleura", "pleura", ["right pleura", "right pleural"], "right"),
+    _a("left pleura", "pleura", ["left pleura", "left pleural"], "left"),
     _a("heart", None, ["heart", "cardiac", "heart size", "cardiac silhouette"]),
     _a("pericardium", "heart", ["pericardium", "pericardial"]),
     _a("mediastinum", None, ["mediastinum", "mediastinal", "hilar", "hilum", "hila"]),

@@ -70,3 +70,27 @@ def test_report_wording_varies():
     rng_reports = [write_report(p)[0] for p in plans[:5]]
     assert rng_reports == [write_report(p)[0] for p in plans[:5]]  # deterministic
     assert np.mean([len(r) for r in rng_reports]) > 100
+
+
+def test_ct_pleural_findings_record_their_side():
+    # CT plans draw effusion/pneumothorax in "pleura" plus a side; ground truth keeps the side
+    from radkit.data.synth import render
+    from radkit.reports.anatomy import ancestors
+
+    plans = plan_cohort("ct", 120, seed=4)
+    sided = 0
+    for p in plans:
+        report, gt = write_report(p)
+        pleural = [f for f in p.findings if f.finding in ("effusion", "pneumothorax")]
+        for f in pleural:
+            g = next(x for x in gt if x.finding == f.finding and x.status == f.status)
+            assert g.anatomy == f"{f.side} pleura" and ancestors(g.anatomy, "ct") == ["pleura"]
+            assert f.side in report.lower()
+            sided += 1
+    assert sided >= 10
+    _, masks = render(plans[0], (32, 32, 24), masks=True)
+    right, left = masks["right pleura"], masks["left pleura"]
+    assert right.any() and left.any() and not (right & left).any()
+    np.testing.assert_array_equal(right | left, masks["pleura"])
+    xs = np.arange(32)[:, None, None]
+    assert (xs * right).sum() / right.sum() > 16 > (xs * left).sum() / left.sum()  # RAS+: right is +x
