@@ -39,8 +39,18 @@ def _check(modality: str, fmt: str | None, size) -> tuple[str, tuple[int, ...]]:
     return fmt, size
 
 
-def render(plan: StudyPlan, size: tuple[int, ...] | None = None, masks: bool = False):
+SLAB_VOXELS = 1 << 21  # CT volumes above 2x this many voxels render in X slabs of about this many
+
+
+def render(plan: StudyPlan, size: tuple[int, ...] | None = None, masks: bool = False, slab_rows: int | None = None):
     """Render a planned study.
+
+    Large CT volumes (e.g. 512x512x200 for benchmarks) are rendered slab by slab along X
+    (``slab_rows`` rows at a time; default: automatic above 4M voxels, whole volume below),
+    which bounds the working memory to a few slabs and keeps the passes in cache. A slab
+    render draws the same anatomy and noise as the whole-volume render; finding positions
+    and texture normalisation come from a small whole-volume render, so they match its
+    statistics rather than its bits.
 
     Returns:
         CXR: (H, W) float32 in [0, 1]; CT: (X, Y, Z) float32 HU in RAS+ voxel order.
@@ -60,10 +70,35 @@ def render(plan: StudyPlan, size: tuple[int, ...] | None = None, masks: bool = F
         from radkit.data import synth_signs3d as sg
 
         p = sg.modify_params(ph.patient_params(plan.patient_seed, plan.acq_seed), plan.findings)
-        g = ph.build_anatomy(tuple(size), p)
-        sg.draw_findings(g, plan.findings)
-        img = ph.add_noise(g)
+        n_vox = int(np.prod(size))
+        if slab_rows is None and (masks or n_vox <= 2 * SLAB_VOXELS):
+            g = ph.build_anatomy(tuple(size), p)
+            sg.draw_findings(g, plan.findings)
+            img = ph.add_noise(g)
+        else:
+            if masks:
+                raise ValueError("masks=True needs the whole-volume render; pass slab_rows=None")
+            return _render_ct_slabs(plan, tuple(size), p, slab_rows or max(1, SLAB_VOXELS // (size[1] * size[2])))
     return (img, {k: v for k, v in g.masks.items() if not k.startswith("_")}) if masks else img
+
+
+def _render_ct_slabs(plan: StudyPlan, size: tuple[int, int, int], p: dict, rows: int) -> np.ndarray:
+    """(X, Y, Z) float32 HU rendered ``rows`` X-rows at a time (see `render`)."""
+    from radkit.data import synth_phantom3d as ph
+    from radkit.data import synth_signs3d as sg
+
+    ref = ph.build_anatomy(DEFAULT_SIZE["ct"], p)  # whole-volume choices (finding sites, lobe extents)
+    out = np.empty(size, np.float32)
+    noise = np.random.default_rng(p["noise_seed"])
+    for r0 in range(0, size[0], rows):
+        sl = slice(r0, min(r0 + rows, size[0]))
+        g = ph.build_anatomy(size, p, sl, ref)
+        sg.draw_findings(g, plan.findings)
+        ph.add_noise(g, noise, out[sl])
+    from radkit.data import synth_common
+
+    synth_common._PARTIAL.clear()  # the per-volume texture cache is not needed after the last slab
+    return out
 
 
 def ct_affine(size: tuple[int, int, int]) -> np.ndarray:

@@ -10,7 +10,9 @@ Intensities are line integrals of attenuation (A) mapped by 1 - exp(-gain * A).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -56,13 +58,53 @@ def patient_params(patient_seed: int, acq_seed: int, view: str | None) -> dict:
     return p
 
 
+@lru_cache(maxsize=8)
+def _unit_axes(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H, 1) and (1, W) float32 image coordinates in [-1, 1], cached per size (read-only)."""
+    v = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+    u = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    v.flags.writeable = u.flags.writeable = False
+    return v, u
+
+
 def _grid(shape: tuple[int, int], p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) float32 patient coordinates; the rotation is applied by broadcasting row and column terms."""
+    v, u = _unit_axes(*shape)
+    k = 1.0 / p["scale"]
+    c, s = float(np.cos(p["rot"])) * k, float(np.sin(p["rot"])) * k
+    u, v = u - np.float32(p["tx"]), v - np.float32(p["ty"])
+    return (c * u) + (s * v), (-s * u) + (c * v)
+
+
+def _box(shape: tuple[int, int], p: dict, a0: float, a1: float, b0: float, b1: float) -> tuple[slice, slice]:
+    """Image (rows, cols) slices covering the patient-space rectangle [a0, a1] x [b0, b1] (+1 pixel).
+
+    Local structures are evaluated only inside their box and are exactly zero outside it,
+    which saves most of the full-image array passes (inverse of `_grid`'s rotation).
+    """
     h, w = shape
-    v, u = np.meshgrid(np.linspace(-1, 1, h, dtype=np.float32), np.linspace(-1, 1, w, dtype=np.float32),
-                       indexing="ij")
-    c, s = np.cos(p["rot"]), np.sin(p["rot"])
-    u, v = u - p["tx"], v - p["ty"]
-    return (c * u + s * v) / p["scale"], (-s * u + c * v) / p["scale"]
+    c, s = math.cos(p["rot"]), math.sin(p["rot"])
+    us, vs = [], []
+    for a in (a0, a1):
+        for b in (b0, b1):
+            us.append(p["scale"] * (c * a - s * b) + p["tx"])
+            vs.append(p["scale"] * (s * a + c * b) + p["ty"])
+    i0, i1 = ((min(vs) + 1) / 2 * (h - 1), (max(vs) + 1) / 2 * (h - 1))
+    j0, j1 = ((min(us) + 1) / 2 * (w - 1), (max(us) + 1) / 2 * (w - 1))
+    rows = slice(int(np.clip(math.floor(i0) - 1, 0, h)), int(np.clip(math.ceil(i1) + 2, 0, h)))
+    return rows, slice(int(np.clip(math.floor(j0) - 1, 0, w)), int(np.clip(math.ceil(j1) + 2, 0, w)))
+
+
+def _local(a: np.ndarray, b: np.ndarray, box: tuple[slice, slice], fn, dtype=np.float32) -> np.ndarray:
+    """Full-size array that is ``fn(a[box], b[box])`` inside ``box`` and 0 elsewhere."""
+    out = np.zeros(a.shape, dtype)
+    out[box] = fn(a[box], b[box])
+    return out
+
+
+def _add_local(out: np.ndarray, a: np.ndarray, b: np.ndarray, box: tuple[slice, slice], fn) -> None:
+    """``out[box] += fn(a[box], b[box])`` (Gaussian blobs: boxes reach 4 sigma, where exp < 1.2e-7)."""
+    out[box] += fn(a[box], b[box])
 
 
 def diaphragm(a: np.ndarray, p: dict, side: str) -> np.ndarray:
@@ -89,15 +131,20 @@ def build_anatomy(shape: tuple[int, int], p: dict) -> Cxr2D:
     body = soft_step(1 - (a / p["body_w"]) ** 2 - ((b - 0.15) / 1.1) ** 2, 0.03)
     body = np.maximum(body, soft_step(0.2 - np.abs(a), px) * (b < -0.6))  # neck
     lungs_soft = np.zeros_like(a)
+    dias = {side: diaphragm(a, p, side) for side in ("right", "left")}
     for side in ("right", "left"):
-        edge = lung_field(a, b, p, side)
-        dia = diaphragm(a, p, side)
-        soft = soft_step(edge, px) * soft_step(dia - b, px) * (b > -0.72)
-        lungs_soft += soft
-        lung = soft > 0.5
-        m[f"{side} lung"] = lung
-        m[f"{side} pleura"] = (edge > -0.05) & (b > -0.75) & (b < dia + 0.04)  # envelope incl. the gutter
-        m[f"{side} hemidiaphragm"] = (np.abs(b - dia) < 0.04) & (edge > 0)
+        # everything below is zero where the lateral margin < -0.05 (lung half-width <= 0.27 * lung_w)
+        ac, half = (-0.36 if side == "right" else 0.36) * p["lung_w"], 0.27 * p["lung_w"] + 0.06 + 2 * px
+        w = _box(shape, p, ac - half, ac + half, -0.76, 10.0)
+        aw, bw, dia = a[w], b[w], dias[side][w]
+        edge = lung_field(aw, bw, p, side)
+        soft = soft_step(edge, px) * soft_step(dia - bw, px) * (bw > -0.72)
+        lungs_soft[w] += soft
+        for name, v in ((f"{side} lung", soft > 0.5),  # pleura: envelope incl. the gutter
+                        (f"{side} pleura", (edge > -0.05) & (bw > -0.75) & (bw < dia + 0.04)),
+                        (f"{side} hemidiaphragm", (np.abs(bw - dia) < 0.04) & (edge > 0))):
+            m[name] = np.zeros(shape, bool)
+            m[name][w] = v
     ac_r = -0.36 * p["lung_w"]
     rl, ll = m["right lung"], m["left lung"]
     m["right upper lobe"] = rl & (b < p["fissure"])
@@ -116,45 +163,68 @@ def build_anatomy(shape: tuple[int, int], p: dict) -> Cxr2D:
     hs = p["heart"] * p["mag"] * p.get("heart_factor", 1.0)
     hx, ry, rx = p["heart_dx"] + 0.04, 0.23 * hs, 0.3 * hs
     hy = float(diaphragm(np.float32(hx), p, "left")) - 0.85 * ry
-    heart = soft_step(1 - ((a - hx) / rx) ** 2 - ((b - hy) / ry) ** 2, 0.04)
+    heart = _local(a, b, _box(shape, p, hx - 1.05 * rx, hx + 1.05 * rx, hy - 1.05 * ry, hy + 1.05 * ry),
+                   lambda a, b: soft_step(1 - ((a - hx) / rx) ** 2 - ((b - hy) / ry) ** 2, 0.04))
     m["heart"] = heart > 0.5
     m["pericardium"] = (heart > 0.05) & (heart < 0.95)
-    medi = soft_step(0.09 + 0.03 * (b > -0.3) - np.abs(a - 0.01), px) * (b > -0.85) * (b < hy)
+    medi = _local(a, b, _box(shape, p, -0.12 - 2 * px, 0.14 + 2 * px, -0.85, hy),
+                  lambda a, b: soft_step(0.09 + np.float32(0.03) * (b > -0.3) - np.abs(a - 0.01), px)
+                  * (b > -0.85) * (b < hy))
     m["mediastinum"] = medi > 0.5
-    m["hilum"] = (((np.abs(a) - 0.15) / 0.07) ** 2 + ((b + 0.03) / 0.1) ** 2) < 1
-    aorta = soft_step(1 - ((a - 0.09) ** 2 + (b + 0.36) ** 2) / 0.06 ** 2, 0.1)
+    m["hilum"] = _local(a, b, _box(shape, p, -0.22, 0.22, -0.13, 0.07),
+                        lambda a, b: (((np.abs(a) - 0.15) / 0.07) ** 2 + ((b + 0.03) / 0.1) ** 2) < 1, bool)
+    aorta = _local(a, b, _box(shape, p, 0.02, 0.16, -0.43, -0.29),
+                   lambda a, b: soft_step(1 - ((a - 0.09) ** 2 + (b + 0.36) ** 2) / 0.06 ** 2, 0.1))
     m["aorta"] = aorta > 0.5
-    trachea = soft_step(0.035 - np.abs(a), px) * (b > -0.95) * (b < -0.28)
+    trachea = _local(a, b, _box(shape, p, -0.035 - 2 * px, 0.035 + 2 * px, -0.95, -0.28),
+                     lambda a, b: soft_step(0.035 - np.abs(a), px) * (b > -0.95) * (b < -0.28))
     m["trachea"] = trachea > 0.5
     m["airway structures"] = m["trachea"]
-    m["carina"] = (np.abs(a) < 0.05) & (np.abs(b + 0.28) < 0.04)
-    m["bronchi"] = (np.abs(np.abs(a) - 0.6 * (b + 0.28)) < 0.025) & (b > -0.28) & (b < -0.12)
-    spine = soft_step(0.065 - np.abs(a), px) * (b > -0.9)
+    m["carina"] = _local(a, b, _box(shape, p, -0.05, 0.05, -0.32, -0.24),
+                         lambda a, b: (np.abs(a) < 0.05) & (np.abs(b + 0.28) < 0.04), bool)
+    m["bronchi"] = _local(a, b, _box(shape, p, -0.13, 0.13, -0.28, -0.12),
+                          lambda a, b: (np.abs(np.abs(a) - 0.6 * (b + 0.28)) < 0.025) & (b > -0.28) & (b < -0.12),
+                          bool)
+    spine = _local(a, b, _box(shape, p, -0.065 - 2 * px, 0.065 + 2 * px, -0.9, 10.0),
+                   lambda a, b: soft_step(0.065 - np.abs(a), px) * (b > -0.9))
     m["spine"] = spine > 0.5
     # posterior ribs: arcs dropping laterally, one band per pitch
-    phase = (b - 0.35 * np.abs(a) + 0.8 * a ** 2) / p["rib_pitch"] + p["rib_phase"]
-    rib_zone = (np.abs(a) > 0.08) & (np.abs(a) < 0.85 * p["body_w"]) & (b > -0.72) & (b < 0.55)
-    rib = soft_step(0.14 - np.abs(np.mod(phase, 1.0) - 0.5) + 0.0, 0.02) * rib_zone
-    g.p["_rib_phase"] = phase
+    def ribs(a, b):
+        phase = (b - 0.35 * np.abs(a) + 0.8 * a ** 2) / p["rib_pitch"] + p["rib_phase"]
+        zone = (np.abs(a) > 0.08) & (np.abs(a) < 0.85 * p["body_w"]) & (b > -0.72) & (b < 0.55)
+        phase -= np.floor(phase)  # == np.mod(phase, 1.0) bit for bit, at a fraction of the cost
+        return soft_step(0.14 - np.abs(phase - 0.5) + 0.0, 0.02) * zone
+
+    rib = _local(a, b, _box(shape, p, -0.85 * p["body_w"], 0.85 * p["body_w"], -0.72, 0.55), ribs)
     m["right ribs"] = (rib > 0.5) & (a < 0)
     m["left ribs"] = (rib > 0.5) & (a > 0)
     m["ribs"] = m["right ribs"] | m["left ribs"]
-    cl = soft_step(0.028 - np.abs(b + 0.66 - 0.12 * np.abs(a)), px) * (np.abs(a) > 0.08) * (np.abs(a) < 0.55)
+    cl = _local(a, b, _box(shape, p, -0.55, 0.55, -0.69 - 2 * px, -0.56 + 2 * px),
+                lambda a, b: soft_step(0.028 - np.abs(b + 0.66 - 0.12 * np.abs(a)), px) * (np.abs(a) > 0.08)
+                * (np.abs(a) < 0.55))
     m["clavicle"] = cl > 0.5
     m["bones"] = m["ribs"] | m["spine"] | m["clavicle"]
-    abdomen = body * (b > np.minimum(diaphragm(a, p, "right"), diaphragm(a, p, "left")))
+    abdomen = body * (b > np.minimum(dias["right"], dias["left"]))
     m["abdomen"] = abdomen > 0.5
 
     tex = np.random.default_rng(p["texture_seed"])
-    hilar_w = np.exp(-(((np.abs(a) - 0.15) ** 2 + (b + 0.03) ** 2) / 0.16))
-    vessels = np.abs(smooth_noise(tex, a.shape, 28)) * hilar_w + 0.3 * np.abs(smooth_noise(tex, a.shape, 56))
-    g.markings = (0.06 * p["marking"] * p.get("marking_k", 1.0) * vessels * lungs_soft).astype(np.float32)
+    n1, n2 = smooth_noise(tex, a.shape, 28), smooth_noise(tex, a.shape, 56)
+    lw = _box(shape, p, -0.63 * p["lung_w"] - 0.06 - 2 * px, 0.63 * p["lung_w"] + 0.06 + 2 * px, -0.76, 10.0)
+    hilar_w = np.exp(-(((np.abs(a[lw]) - 0.15) ** 2 + (b[lw] + 0.03) ** 2) / 0.16))
+    vessels = np.abs(n1[lw]) * hilar_w + 0.3 * np.abs(n2[lw])
+    g.markings = np.zeros(shape, np.float32)  # lung markings exist only where lungs_soft > 0 (inside lw)
+    g.markings[lw] = 0.06 * p["marking"] * p.get("marking_k", 1.0) * vessels * lungs_soft[lw]
     A = 0.55 * body - (0.42 + p.get("air_extra", 0.0)) * lungs_soft + 0.25 * medi + 0.3 * heart
-    A += 0.1 * np.exp(-(((np.abs(a) - 0.15) / 0.05) ** 2 + ((b + 0.03) / 0.07) ** 2)) + 0.12 * aorta
-    A += -0.12 * trachea + spine * (0.18 + 0.05 * np.cos(2 * np.pi * b / 0.11)) + 0.12 * rib + 0.15 * cl
+    _add_local(A, a, b, _box(shape, p, -0.35, 0.35, -0.31, 0.25),
+               lambda a, b: 0.1 * np.exp(-(((np.abs(a) - 0.15) / 0.05) ** 2 + ((b + 0.03) / 0.07) ** 2)))
+    A += 0.12 * aorta
+    A += -0.12 * trachea + 0.12 * rib + 0.15 * cl
+    sw = _box(shape, p, -0.065 - 2 * px, 0.065 + 2 * px, -0.9, 10.0)  # the spine's support
+    A[sw] += spine[sw] * (0.18 + 0.05 * np.cos(2 * np.pi * b[sw] / 0.11))
     A += 0.12 * abdomen
-    gastric = np.exp(-(((a - 0.33) / 0.08) ** 2 + ((b - diaphragm(np.float32(0.33), p, "left") - 0.09) / 0.05) ** 2))
-    A -= 0.15 * gastric * abdomen
+    gb = float(diaphragm(np.float32(0.33), p, "left")) + 0.09
+    gw = _box(shape, p, 0.01, 0.65, gb - 0.2, gb + 0.2)
+    A[gw] -= 0.15 * np.exp(-(((a[gw] - 0.33) / 0.08) ** 2 + ((b[gw] - gb) / 0.05) ** 2)) * abdomen[gw]
     if p["breast"]:
         A += 0.08 * body * np.exp(-(((np.abs(a) - 0.42) / 0.22) ** 2 + ((b - 0.42) / 0.18) ** 2))
     g.atten = A.astype(np.float32)
@@ -170,16 +240,20 @@ def _normal_mimics(g: Cxr2D) -> None:
     idx = np.flatnonzero(lungs)
     if p["granuloma"] and idx.size:
         j = idx[r.integers(idx.size)]
-        g.atten += 0.35 * np.exp(-((a - a.flat[j]) ** 2 + (b - b.flat[j]) ** 2) / 0.012 ** 2)
+        ca, cb = float(a.flat[j]), float(b.flat[j])
+        _add_local(g.atten, a, b, _box(a.shape, p, ca - 0.05, ca + 0.05, cb - 0.05, cb + 0.05),
+                   lambda a, b: 0.35 * np.exp(-((a - ca) ** 2 + (b - cb) ** 2) / 0.012 ** 2))
     if p["nipples"]:
         for s in (-1, 1):
-            g.atten += 0.1 * np.exp(-((a - s * 0.45) ** 2 + (b - 0.3) ** 2) / 0.022 ** 2)
+            _add_local(g.atten, a, b, _box(a.shape, p, s * 0.45 - 0.09, s * 0.45 + 0.09, 0.21, 0.39),
+                       lambda a, b, s=s: 0.1 * np.exp(-((a - s * 0.45) ** 2 + (b - 0.3) ** 2) / 0.022 ** 2))
     if p["scar"] and idx.size:
         j = idx[r.integers(idx.size)]
         ang = r.uniform(-0.4, 0.4)
-        d = np.abs(-(a - a.flat[j]) * np.sin(ang) + (b - b.flat[j]) * np.cos(ang))
-        along = np.abs((a - a.flat[j]) * np.cos(ang) + (b - b.flat[j]) * np.sin(ang))
-        g.atten += 0.08 * (d < 0.008) * (along < 0.08) * lungs
+        ca, cb, sn, cs = float(a.flat[j]), float(b.flat[j]), math.sin(ang), math.cos(ang)
+        w = _box(a.shape, p, ca - 0.09, ca + 0.09, cb - 0.09, cb + 0.09)  # the scar: |along| < 0.08, |d| < 0.008
+        aw, bw = a[w] - ca, b[w] - cb
+        g.atten[w] += 0.08 * (np.abs(-aw * sn + bw * cs) < 0.008) * (np.abs(aw * cs + bw * sn) < 0.08) * lungs[w]
 
 
 def expose(g: Cxr2D) -> np.ndarray:
@@ -187,7 +261,7 @@ def expose(g: Cxr2D) -> np.ndarray:
     p = g.p
     A = g.atten + g.markings
     img = 1 - np.exp(-p["gain"] * np.maximum(A, 0))
-    img = img / (1 - np.exp(-p["gain"] * 1.1))
+    img = img / (1 - math.exp(-p["gain"] * 1.1))
     img = np.clip(img, 0, 1) ** p["gamma"] * (1 + p["heel"] * g.b)
     r = np.random.default_rng(p["noise_seed"])
     img = img + p["noise"] * r.standard_normal(img.shape, dtype=np.float32)

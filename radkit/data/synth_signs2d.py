@@ -10,6 +10,8 @@ parameters before the anatomy is built (`modify_params`); the others draw on it
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from radkit.data.synth_common import smooth_noise, soft_step
@@ -74,7 +76,7 @@ def _lobar(g, f, s, rng, dense: float, patchy: bool):
     else:  # atelectasis: a plate-like band across the lobe
         ca, cb = _pick(g, g.masks[f.anatomy], rng)
         ang = rng.uniform(-0.35, 0.35)
-        d = np.abs(-(g.a - ca) * np.sin(ang) + (g.b - cb) * np.cos(ang))
+        d = np.abs(-(g.a - ca) * math.sin(ang) + (g.b - cb) * math.cos(ang))
         band = soft_step(0.015 + 0.06 * s - d, 0.01)
         g.atten += dense * (0.4 + 0.6 * s) * lobe * band * (1 + 0.2 * tex)
 
@@ -90,7 +92,7 @@ def _atelectasis(g, f, s, rng):
 def _effusion(g, f, s, rng):
     side = f.side or "right"
     ac = (-0.36 if side == "right" else 0.36) * g.p["lung_w"]
-    lateral = np.clip((g.a - ac) * np.sign(ac), 0, 0.3) / 0.3
+    lateral = np.clip((g.a - ac) * math.copysign(1.0, ac), 0, 0.3) / 0.3
     # meniscus: the fluid climbs higher along the lateral chest wall
     level = diaphragm(g.a, g.p, side) - (0.04 + 0.5 * s) * (0.7 + 0.3 * lateral)
     region = soft_step(lung_field(g.a, g.b, g.p, side) + 0.03, 0.01) * soft_step(g.b - level, 0.015)

