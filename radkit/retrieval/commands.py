@@ -16,7 +16,7 @@ def build(*, model: str, manifest: str, out: str, recipe: str = "flat", anatomie
         model: registered model name, saved model folder, or package.module:factory.
         manifest: manifest file (.jsonl, .csv, .parquet).
         out: index folder to write.
-        recipe: recipe name (flat, hnsw, ivfpq) or YAML path.
+        recipe: recipe name (flat, flat-radkit, hnsw, ivfpq) or YAML path.
         anatomies: anatomies to index for anatomy-conditioned search (default: those in the manifest's findings).
         reports: also index report embeddings (image->report search).
         batch_size: studies per forward pass.
