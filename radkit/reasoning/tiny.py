@@ -72,7 +72,7 @@ def default_corpus() -> list[str]:
 
 def build_tiny(out_dir: str | os.PathLike, texts: Iterable[str] | None = None, seed: int = 0,
                family: str = "qwen2_vl", hidden: int = 64, layers: int = 2, vocab_size: int = 800,
-               image_size: int = 56) -> Path:
+               image_size: int = 56, vision_dim: int = 32, vision_depth: int = 1) -> Path:
     """Build and save a tiny random Qwen2-VL (or Qwen2.5-VL) model + processor as a local folder.
 
     Args:
@@ -81,6 +81,7 @@ def build_tiny(out_dir: str | os.PathLike, texts: Iterable[str] | None = None, s
         family: "qwen2_vl" or "qwen2_5_vl".
         hidden, layers: language-model width and depth (heads of 16 dims).
         image_size: images are resized to about ``image_size``² pixels (56 -> 4 visual tokens).
+        vision_dim, vision_depth: width and depth of the vision tower.
 
     Returns:
         ``out_dir`` as a Path.
@@ -107,13 +108,15 @@ def build_tiny(out_dir: str | os.PathLike, texts: Iterable[str] | None = None, s
     if family == "qwen2_vl":
         from transformers import Qwen2VLConfig as Cfg
         from transformers import Qwen2VLForConditionalGeneration as Model
-        vision = dict(depth=1, embed_dim=32, hidden_size=hidden, num_heads=2, mlp_ratio=2, patch_size=14,
+        vision = dict(depth=vision_depth, embed_dim=vision_dim, hidden_size=hidden, num_heads=2, mlp_ratio=2,
+                      patch_size=14,
                       spatial_merge_size=2, temporal_patch_size=2)
     else:
         from transformers import Qwen2_5_VLConfig as Cfg
         from transformers import Qwen2_5_VLForConditionalGeneration as Model
-        vision = dict(depth=1, hidden_size=32, out_hidden_size=hidden, num_heads=2, intermediate_size=64,
-                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, fullatt_block_indexes=[0],
+        vision = dict(depth=vision_depth, hidden_size=vision_dim, out_hidden_size=hidden, num_heads=2,
+                      intermediate_size=2 * vision_dim, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+                      fullatt_block_indexes=[0],
                       window_size=56)
     cfg = Cfg(text_config=text, vision_config=vision, tie_word_embeddings=True, **common)
     model = Model(cfg)
