@@ -1,4 +1,5 @@
-"""Image towers: 2D (timm) and 3D (radkit ViT3D, MONAI ResNet) backbones returning a token grid.
+"""Image towers: 2D (timm, open_clip visual) and 3D (radkit ViT3D, MONAI ResNet) backbones returning a
+token grid.
 
 Every tower maps ``(B, C, *spatial)`` to ``tokens (B, N, W)``, ``pooled (B, W)`` and
 ``grid`` (the token grid shape, with prod(grid) == N) so that the anatomy decoder can
@@ -113,7 +114,40 @@ class MonaiResNetTower(ImageTower):
         return f.flatten(2).transpose(1, 2), f.mean((2, 3, 4)), tuple(f.shape[2:])
 
 
-_KINDS = {"timm": TimmTower, "vit3d": ViT3DTower, "monai_resnet": MonaiResNetTower}
+class OpenClipVisualTower(ImageTower):
+    """open_clip's visual tower (``name`` = an open_clip architecture, e.g. "ViT-B-16"), built with
+    ``pretrained=None``: random init, weights only from ``pretrained_path``. ``kwargs`` override the
+    architecture's ``vision_cfg`` (image_size, layers, width, patch_size, ...). The CLIP projection is
+    dropped (radkit's ``image_proj`` replaces it); 1-channel inputs are repeated to RGB.
+    """
+
+    def __init__(self, cfg: ImageTowerConfig):
+        super().__init__()
+        import open_clip
+        from open_clip.model import _build_vision_tower
+
+        arch = open_clip.get_model_config(cfg.name)
+        if arch is None:
+            raise ValueError(f"open_clip: unknown architecture {cfg.name!r}; valid: see open_clip.list_models(), "
+                             "e.g. ViT-B-16")
+        vision = {**arch["vision_cfg"], **cfg.kwargs, "output_tokens": True}
+        if vision.get("timm_model_name"):
+            raise ValueError(f"open_clip: {cfg.name!r} wraps a timm model; use kind 'timm' for it")
+        self.visual = _build_vision_tower(arch["embed_dim"], vision)
+        self.visual.proj = None  # pooled stays at the transformer width, like the tokens
+        self.in_chans = cfg.in_chans
+        self.width = int(vision["width"])
+
+    def forward(self, x):
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, *x.shape[2:])
+        pooled, tokens = self.visual(x)
+        side = math.isqrt(tokens.shape[1])
+        return tokens, pooled, (side, side) if side * side == tokens.shape[1] else (tokens.shape[1],)
+
+
+_KINDS = {"timm": TimmTower, "vit3d": ViT3DTower, "monai_resnet": MonaiResNetTower,
+          "open_clip": OpenClipVisualTower}
 
 
 def create_image_tower(cfg: ImageTowerConfig) -> ImageTower:

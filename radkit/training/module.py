@@ -118,8 +118,12 @@ class RetrievalModule(L.LightningModule):
         img = torch.cat([v[0] for v in self._val])
         txt = torch.cat([v[1] for v in self._val])
         self._val.clear()
-        hits = (img @ txt.T).argmax(1) == torch.arange(len(img), device=img.device)
-        self.log("val/image_to_text_R@1", hits.float().mean())  # process-local split shard
+        from radkit.evaluation.metrics import identity_metrics
+
+        m = identity_metrics((img @ txt.T).float().cpu(), ks=(1, 5))  # trec_eval tie policy
+        # process-local split shard (each rank ranks its own reports)
+        self.log("val/image_to_text_R@1", m["recall@1"])
+        self.log("val/image_to_text_R@5", m["recall@5"])
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

@@ -56,7 +56,10 @@ def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "r
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up steps before the cosine decay.
         grad_clip: gradient max-norm (0 = off).
-        accumulate: gradient accumulation steps.
+        accumulate: gradient accumulation steps. Accumulation averages gradients but does not enlarge the
+            contrastive pool: each micro-batch's InfoNCE/ranking losses see only its own (all-gathered)
+            negatives. For more negatives use more devices (gathered with gradient) or a GradCache-style
+            two-pass scheme (embed without graph, then re-run chunks with cached gradients; not built in).
         precision: Lightning precision ("32-true", "bf16-mixed", "16-mixed").
         infonce_weight: stage-1 InfoNCE weight.
         rank_weight: stage-1 image-image ranking weight (0 for the clip baseline).

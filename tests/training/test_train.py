@@ -75,3 +75,40 @@ def test_frozen_parts_run_in_eval_mode(tiny_text):
     assert not net.text_tower.training
     module2 = RetrievalModule(create_model("radir-tiny", modality="cxr", text=tiny_text).train(), stage="2")
     assert not module2.model.image_tower.training and module2.model.decoder.training
+
+
+def test_nan_loss_stops_with_step_and_hint(tmp_path, tiny_tables, tiny_text):
+    import pytest
+
+    from radkit.training import train
+
+    init = _init_folder(tmp_path, tiny_text)
+    with pytest.raises(RuntimeError, match=r"train loss is nan at step 0; lower lr"):
+        train(init_from=str(init), tables_dir=str(tiny_tables), out_dir=str(tmp_path / "nan"), max_steps=1,
+              batch_size=4, warmup_steps=0, infonce_temperature=float("nan"), val_split=None, logger="none",
+              progress=False)
+
+
+def test_validation_recall_matches_the_metrics_module(tmp_path, tiny_tables, tiny_text):
+    """val/image_to_text_R@1 logged by training = identity R@1 of radkit.evaluation.metrics on the
+    saved model's test-split embeddings."""
+    import csv
+
+    from radkit.data.datamodule import RadIRDataModule
+    from radkit.evaluation.metrics import identity_metrics
+    from radkit.training import train
+
+    init = _init_folder(tmp_path, tiny_text)
+    out = tmp_path / "v"
+    model_dir = train(init_from=str(init), tables_dir=str(tiny_tables), out_dir=str(out), max_steps=1,
+                      batch_size=4, warmup_steps=0, val_every=1, progress=False)
+    rows = list(csv.DictReader(open(next(out.glob("logs/*/metrics.csv")))))
+    logged = [float(r["val/image_to_text_R@1"]) for r in rows if r.get("val/image_to_text_R@1")]
+    net = load_model(model_dir)
+    dm = RadIRDataModule(tiny_tables, net.cfg.preprocess, batch_size=4)
+    dm.setup()
+    ds = dm.pairs("test")
+    with torch.no_grad():
+        img = net.encode_image(torch.stack([ds.load(i) for i in range(len(ds))]))
+        txt = net.encode_text(ds.items.texts)
+    assert logged and abs(logged[-1] - identity_metrics(img @ txt.T, ks=(1,))["recall@1"]) < 1e-6
