@@ -106,8 +106,18 @@ def test_two_process_gather_matches_single_process(tmp_path):
     ref = Stage1Loss()(i1, t1, theta.exp(), sim)
     assert ref["rank"] > 0 and ref["infonce"] > 0
     ref["loss"].backward()
-    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
-    r = [torch.load(tmp_path / f"r{k}.pt", weights_only=True) for k in range(2)]
+    # A 2-process gloo rendezvous can fail for reasons outside the code under test on a loaded
+    # 2-core machine; retry the launch once (the numerical checks below are never retried).
+    for attempt in range(2):
+        run = tmp_path / f"attempt{attempt}"
+        run.mkdir()
+        try:
+            mp.spawn(_worker, args=(2, str(run / "init"), str(run)), nprocs=2, join=True)
+            break
+        except (mp.ProcessRaisedException, mp.ProcessExitedException):
+            if attempt == 1:
+                raise
+    r = [torch.load(run / f"r{k}.pt", weights_only=True) for k in range(2)]
     # global mean loss = mean of the per-rank losses (equal local batches)
     torch.testing.assert_close((r[0]["loss"] + r[1]["loss"]) / 2, ref["loss"].detach())
     # feature grads: each rank holds the sum over ranks; DDP's 1/W averaging gives the global gradient
