@@ -2,7 +2,9 @@
 
 The reference similarity of two studies is the same lexicon score computed on reports
 rebuilt directly from the generator's ground-truth findings (one sentence per finding),
-so any disagreement comes from the structurer, not from the scoring rule.
+so any disagreement comes from the structurer, not from the scoring rule. The scoring
+rule applies the closed-world convention (unmentioned = absent) to both sides alike, so
+the generator's explicit negations and a report's silence are scored the same.
 """
 
 from __future__ import annotations

@@ -3,15 +3,16 @@
 Computes exactly the score defined in `radkit.reports.similarity` (channel Dice overlaps
 minus the contradiction penalty), but arranged for speed and bounded memory:
 
-- Reports with identical feature sets (e.g. the many normal reports of a real corpus)
-  are computed once: rows and columns are the U unique feature sets, and each output
+- Reports with identical feature sets (positive items and stated negations; e.g. the
+  many normal reports of a real corpus) are computed once: rows and columns are the U unique feature sets, and each output
   row block is scattered back to the N reports with one gather.
 - The weighted Dice sum of channel c, ``2 w_c |A∩B| / (|A| + |B|)``, is one float32
   matrix product of (weighted) incidence matrices followed by an in-place divide by the
   outer sum of key counts. Channels whose key counts are always equal share one product:
   ``exact`` and ``item`` have one key each per resolved (anatomy, finding), so they are
   folded into one product. The conflict count ``P_a·A_b + A_a·P_b`` is one product of
-  ``[P, A]`` with ``[A, P]``. That is 5 products per tile instead of 7 sparse ones.
+  ``[P, A]`` with ``[A, P]``, divided by the positive-item counts ``#pos_a + #pos_b``.
+  That is 5 products per tile instead of 7 sparse ones.
 - A channel that is empty for a report gets one extra "empty" key, so two empty sets
   have Dice 2·1/(1+1) = 1 (the convention) with no special case; the penalty denominator
   carries a tiny epsilon so 0/0 gives 0.
@@ -61,7 +62,7 @@ class LexiconFeatures:
         inv: (N,) int64, index of each report's unique feature set.
         n_unique: number of unique feature sets U.
         groups: list of (L, R, counts): L (U, K) float32 incidence scaled by the channel
-            weight (and 2 for Dice, or -2 * CONTRADICTION for the penalty), R (U, K) float32
+            weight (and 2 for Dice, or -CONTRADICTION for the penalty), R (U, K) float32
             0/1 incidence, counts (U,) float32 key counts (the Dice denominator terms).
     """
 
@@ -70,9 +71,10 @@ class LexiconFeatures:
 
         self.n = len(reports)
         keys = [lexicon_keys(r) for r in reports]
-        # exact keys determine every item channel; anatomy keys are the only other input
+        # exact keys (positive items) determine every Dice channel; stated negations
+        # (for the penalty) are the only other input
         sigs: dict = {}
-        self.inv = np.fromiter((sigs.setdefault((frozenset(k["exact"]), frozenset(k["anatomy"])), len(sigs))
+        self.inv = np.fromiter((sigs.setdefault((frozenset(k["exact"]), frozenset(k["absent"])), len(sigs))
                                 for k in keys), dtype=np.int64, count=self.n)
         first = np.full(len(sigs), -1, dtype=np.int64)
         first[self.inv[::-1]] = np.arange(self.n - 1, -1, -1)
@@ -92,8 +94,8 @@ class LexiconFeatures:
         _dense([k["present"] | k["absent"] for k in uk], vocab, empty_key=False)
         p = _dense([k["present"] for k in uk], vocab, len(vocab), empty_key=False)
         a = _dense([k["absent"] for k in uk], vocab, len(vocab), empty_key=False)
-        self.groups.append((np.float32(-2.0 * CONTRADICTION) * np.hstack([p, a]), np.hstack([a, p]),
-                            p.sum(axis=1) + a.sum(axis=1) + _EPS))
+        self.groups.append((np.float32(-CONTRADICTION) * np.hstack([p, a]), np.hstack([a, p]),
+                            np.float32([len(k["positive"]) for k in uk]) + _EPS))
 
     def unique_rows(self, rows: np.ndarray, out: np.ndarray | None = None, tile: int = 1024) -> np.ndarray:
         """Similarity of unique feature sets ``rows`` against all U: (len(rows), U) float32 in [0, 1]."""

@@ -2,15 +2,21 @@
 
 Backends:
 - ``lexicon`` (default, offline): weighted Dice overlap of structured items over
-  several channels, minus a contradiction penalty. Channels (weight):
-  ``exact`` (anatomy, finding, status, severity) 0.15; ``item`` (anatomy, finding,
-  status) 0.35; ``region`` the item repeated at every ancestor anatomy, which gives
-  partial credit for "right lower lobe" vs "right lung" 0.20; ``positive``
-  (anatomy, finding) stated present *or* uncertain, which gives partial credit for
-  present vs uncertain 0.15; ``anatomy`` the anatomies the report talks about
-  (so two normal reports about the same organs are similar) 0.15. The penalty
-  ``0.5 * 2 * #(present in one, absent in the other) / (#pairs_a + #pairs_b)`` makes
-  present vs absent the strongest contradiction. Dice of two empty sets is 1.
+  several channels, minus a contradiction penalty, under the closed-world rule of
+  radiology reports: a finding not mentioned is normal, i.e. absent. So a stated
+  negation ("no effusion") is the same as silence and never an unmatched feature:
+  the Dice channels hold only the *positive* (present or uncertain) items, and two
+  reports with no positive finding agree on normality (Dice of two empty sets is 1),
+  whatever negations each happens to list. Channels (weight): ``exact`` (anatomy,
+  finding, status, severity) 0.15; ``item`` (anatomy, finding, status) 0.35;
+  ``region`` the item repeated at every ancestor anatomy, which gives partial credit
+  for "right lower lobe" vs "right lung" 0.20; ``positive`` (anatomy, finding), which
+  gives partial credit for present vs uncertain 0.15; ``anatomy`` the anatomies (with
+  ancestors) that hold a positive finding, partial credit for a different finding in
+  the same organ 0.15. Negations act only through the penalty
+  ``0.5 * #(present in one, stated absent in the other) / (#positive_a + #positive_b)``
+  (<= 0.5), which keeps an explicit present-vs-absent contradiction the strongest
+  disagreement (below present vs merely unmentioned).
   All pair scores come from float32 incidence-matrix products over the unique
   feature sets, in tiles and row blocks on a thread pool (`radkit.reports.lexicon_features`).
 - ``embedding`` (offline): RaTEScore-like soft entity matching with the MiniLM
@@ -57,18 +63,24 @@ def resolved_items(rep: StructuredReport) -> dict[tuple[str, str], tuple[str, st
 
 
 def lexicon_keys(rep: StructuredReport) -> dict[str, set]:
-    """The feature sets of one structured report, per channel (plus "present"/"absent" pairs)."""
+    """The feature sets of one structured report, per channel (plus "present"/"absent" pairs).
+
+    Closed world: absent items enter only the "absent" set (for the contradiction
+    penalty), never a Dice channel, so "no X" scores like not mentioning X.
+    """
     ch: dict[str, set] = {k: set() for k in (*WEIGHTS, "present", "absent")}
     for (anat, find), (status, sev) in resolved_items(rep).items():
-        ch["exact"].add((anat, find, status, sev))
-        ch["item"].add((anat, find, status))
-        for a in (anat, *ancestors(anat, rep.modality)):
-            ch["region"].add((a, find, status))
-        if status != "absent":
-            ch["positive"].add((anat, find))
         if status in ("present", "absent"):
             ch[status].add((anat, find))
-    ch["anatomy"] = set(rep.anatomies())
+        if status == "absent":
+            continue
+        ch["exact"].add((anat, find, status, sev))
+        ch["item"].add((anat, find, status))
+        ups = (anat, *ancestors(anat, rep.modality))
+        for a in ups:
+            ch["region"].add((a, find, status))
+        ch["positive"].add((anat, find))
+        ch["anatomy"].update(ups)
     return ch
 
 

@@ -67,3 +67,18 @@ def test_embedding_backend_offline():
     _check_matrix(s)
     assert s[0, 2] > s[0, 3]  # severity change closer than a negated finding
     assert s[4, 5] > s[4, 0]
+
+
+def test_lexicon_closed_world():
+    # a finding not mentioned is normal: stated negations match silence
+    normal = ["No pleural effusion. No pneumothorax.", "Heart size is normal. No consolidation.", "Lungs are clear."]
+    s = similarity_matrix(normal, "cxr")
+    np.testing.assert_array_equal(s, 1.0)
+    nodule = "Small right upper lobe nodule."
+    # the same positive finding with different lists of negations: identical
+    assert report_similarity(nodule, nodule + " No pleural effusion. No pneumothorax.", "cxr") == 1.0
+    # present vs explicitly absent is a stronger disagreement than present vs unmentioned
+    both = "Small right upper lobe nodule. Left pleural effusion."
+    silent = report_similarity(both, nodule, "cxr")
+    negated = report_similarity(both, nodule + " No left pleural effusion.", "cxr")
+    assert 0.0 < negated < silent < 1.0
