@@ -23,7 +23,9 @@ AREAS: dict[str, str] = {
     "demo": "radkit.demo",
 }
 
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError, NotADirectoryError, FileExistsError, RuntimeError)
+# user-facing failures print one line (add --debug for the traceback); OSError covers permissions and
+# full disks, ImportError optional backends the user has not installed (their message says how)
+USER_ERRORS = (ValueError, KeyError, OSError, ImportError, RuntimeError)
 
 
 def components() -> dict:
