@@ -44,7 +44,7 @@ def render_reference() -> str:
 
 
 if __name__ == "__main__":
-    from radkit.data.manifest import atomic_write_bytes
+    from radkit.fileio import atomic_write_bytes
 
     target = sys.argv[1] if len(sys.argv) > 1 else "docs/cli.md"
     atomic_write_bytes(target, render_reference().encode())

@@ -176,7 +176,7 @@ class LLMClient:
                 last = e
                 continue
             if cpath is not None:
-                from radkit.data.manifest import atomic_write_bytes
+                from radkit.fileio import atomic_write_bytes
 
                 atomic_write_bytes(cpath, json.dumps({"request": body, "content": text}).encode("utf-8"))
             return text, parsed

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from radkit.data.study import Study
+from radkit.fileio import atomic_write_bytes, read_jsonl, write_jsonl
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -35,20 +35,12 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
     """
     path = Path(path)
     fmt = _format(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} not found; create one with `radkit data synth` "
-                                "or an adapter (`radkit data from-radir`, `radkit data from-dicom`)")
+    missing = ("create one with `radkit data synth` or an adapter (`radkit data from-radir`, "
+               "`radkit data from-dicom`)")
     if fmt == "jsonl":
-        rows = []
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{i}: not valid JSON ({e.msg}); fix or remove the line") from None
-        return rows
+        return read_jsonl(path, missing, label="manifest")
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest {path} not found; {missing}")
     import pandas as pd
 
     df = pd.read_csv(path, dtype=str, keep_default_na=False) if fmt == "csv" else pd.read_parquet(path)
@@ -90,30 +82,13 @@ def read_manifest(path: str | os.PathLike, resolve_paths: bool = True) -> list[S
     return out
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_rows(rows: Iterable[dict], path: str | os.PathLike) -> Path:
     """Write raw dict rows to a manifest file (atomic). Returns the path."""
     path = Path(path)
     fmt = _format(path)
     rows = list(rows)
     if fmt == "jsonl":
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
-        atomic_write_bytes(path, data)
-        return path
+        return write_jsonl(rows, path)
     import io
 
     import pandas as pd

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from radkit.data.manifest import atomic_write_bytes
+from radkit.fileio import atomic_write_bytes
 
 
 def _png(fig) -> str:

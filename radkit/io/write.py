@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radkit.data.manifest import atomic_write_bytes
+from radkit.fileio import atomic_write_bytes
 
 _AXIS_CODES = {"R": (1, 0, 0), "L": (-1, 0, 0), "A": (0, 1, 0), "P": (0, -1, 0), "S": (0, 0, 1), "I": (0, 0, -1)}
 

@@ -80,7 +80,7 @@ def score(files: str, judge: str = "offline", base_url: str | None = None, model
             "recorded" (the release's GPT-4o outputs), or "llm" (needs base_url and model).
         out: optional JSON file for the full result.
     """
-    from radkit.data.manifest import atomic_write_bytes
+    from radkit.fileio import atomic_write_bytes
     from radkit.reasoning.infer import format_table
     from radkit.reasoning.radrscore import make_judge
     from radkit.reasoning.score import score_files

@@ -47,7 +47,7 @@ def evaluate(model_dir: str | os.PathLike, vqa: str | os.PathLike, out_dir: str 
     Raises:
         ValueError: no records of ``split``.
     """
-    from radkit.data.manifest import atomic_write_bytes
+    from radkit.fileio import atomic_write_bytes
     from radkit.reasoning.infer import generate_batch
     from radkit.reasoning.radrscore import make_judge
     from radkit.reasoning.score import macro, score_records

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from radkit.data.study import Study
+from radkit.fileio import parse_jsonl, write_jsonl  # noqa: F401 (write_jsonl re-exported for callers)
 from radkit.reasoning import prompts
 from radkit.reasoning.labels import (
     CHANGE_MAP, LABEL_MAP, LABELS, NO_FINDING, PROGRESSIONS, SINGLE_LABELS, TEMPORAL_LABELS, Observation,
@@ -235,16 +236,6 @@ def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS
     return out
 
 
-def write_jsonl(records: list[dict], path: str | os.PathLike) -> Path:
-    """Write records as JSONL atomically; returns the path."""
-    from radkit.data.manifest import atomic_write_bytes
-
-    path = Path(path)
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-    atomic_write_bytes(path, data)
-    return path
-
-
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a VQA JSONL file (or a JSON list, as in the release).
 
@@ -258,14 +249,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
         return json.loads(text)
-    out = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg}); fix or remove the line") from None
-    return out
+    return parse_jsonl(text, path)
 
 
 def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0,
@@ -287,7 +271,8 @@ def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int
     Returns:
         Path of ``vqa.jsonl``.
     """
-    from radkit.data.manifest import atomic_write_bytes, read_manifest
+    from radkit.data.manifest import read_manifest
+    from radkit.fileio import atomic_write_bytes
 
     manifest = Path(manifest)
     studies = read_manifest(manifest)

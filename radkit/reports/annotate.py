@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from radkit.data.manifest import atomic_write_bytes, read_manifest
+from radkit.data.manifest import read_manifest
+from radkit.fileio import atomic_write_bytes
 from radkit.reports import tables as T
 from radkit.reports.anatomy import list_anatomies, taxonomy
 from radkit.reports.similarity import BACKENDS, similarity_matrix, structure_all

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from radkit.data.manifest import atomic_write_bytes
+from radkit.fileio import atomic_write_bytes, read_jsonl, write_jsonl
 
 ID_COLUMNS = ("File Path", "Volumename")
 EVAL_THRESHOLD = 0.9
@@ -74,11 +73,8 @@ def write_split_jsonl(root: str | os.PathLike, split: str, names: Sequence[str],
     """Write ``<root>/<split>.jsonl`` ({"name", "img_path", "text"} per line), atomically."""
     if not len(names) == len(img_paths) == len(texts):
         raise ValueError(f"names/img_paths/texts lengths differ: {len(names)}, {len(img_paths)}, {len(texts)}")
-    lines = (json.dumps({"name": n, "img_path": p, "text": t}, ensure_ascii=False) + "\n"
-             for n, p, t in zip(names, img_paths, texts))
-    path = Path(root) / f"{split}.jsonl"
-    atomic_write_bytes(path, "".join(lines).encode("utf-8"))
-    return path
+    return write_jsonl(({"name": n, "img_path": p, "text": t} for n, p, t in zip(names, img_paths, texts)),
+                       Path(root) / f"{split}.jsonl")
 
 
 def write_entity_csv(root: str | os.PathLike, split: str, anatomy: str, ids: Sequence[str]) -> Path:
@@ -123,18 +119,8 @@ class Table:
 
 def read_jsonl_rows(path: str | os.PathLike) -> list[dict]:
     """Rows of a split jsonl; a bad line raises ValueError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; expected the RadIR layout (<split>.jsonl next to <split>.npy), "
-                                "write one with `radkit data annotate`")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-    return rows
+    return read_jsonl(path, "expected the RadIR layout (<split>.jsonl next to <split>.npy), "
+                            "write one with `radkit data annotate`")
 
 
 def read_entity_ids(path: str | os.PathLike) -> list[str]:

@@ -164,7 +164,7 @@ def embed_studies(model, studies: Sequence, anatomies: Sequence[str] = (), repor
     from safetensors.numpy import save as st_save
     from tqdm.auto import tqdm
 
-    from radkit.data.manifest import atomic_write_bytes
+    from radkit.fileio import atomic_write_bytes
 
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size}, {shard_size}")

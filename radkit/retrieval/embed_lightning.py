@@ -54,7 +54,7 @@ def embed_with_lightning(model, studies: Sequence, out_dir: str | os.PathLike, a
     from safetensors.numpy import save as st_save
     from torch.utils.data import DataLoader
 
-    from radkit.data.manifest import atomic_write_bytes
+    from radkit.fileio import atomic_write_bytes
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
