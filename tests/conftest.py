@@ -24,6 +24,15 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def tiny_text() -> dict:
+    """Text-tower overrides for a tiny random BERT (MiniLM tokenizer/config, 1 layer, 32 wide):
+    fast, and a small model folder (used by the model and training tests)."""
+    return {"pretrained": False, "frozen": False, "max_length": 32,
+            "config_overrides": {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+                                 "intermediate_size": 64, "max_position_embeddings": 64}}
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The checkout's root folder."""
     return _ROOT

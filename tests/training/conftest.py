@@ -7,15 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-TINY_TEXT = {"pretrained": False, "frozen": False, "max_length": 32,
-             "config_overrides": {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
-                                  "intermediate_size": 64, "max_position_embeddings": 64}}
-
-
-@pytest.fixture(scope="session")
-def tiny_text():
-    return TINY_TEXT
-
 
 def _write_split(root, split, n, rng):
     rows = []
