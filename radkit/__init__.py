@@ -6,8 +6,7 @@ stay fast (torch, Lightning and transformers load only when used).
 
 from __future__ import annotations
 
-import importlib
-
+from radkit._lazy import lazy_getattr
 from radkit._version import __version__
 
 # public name -> module that defines it
@@ -31,10 +30,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'radkit' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__():

@@ -5,6 +5,8 @@ Public names load lazily so `import radkit.retrieval` (and the CLI) stays fast.
 
 from __future__ import annotations
 
+from radkit._lazy import lazy_getattr
+
 _EXPORTS = {
     "Retriever": "radkit.retrieval.api",
     "Hit": "radkit.retrieval.api",
@@ -16,11 +18,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'radkit.retrieval' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
