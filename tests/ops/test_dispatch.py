@@ -40,8 +40,15 @@ def test_failed_build_warns_and_falls_back(monkeypatch):
     def boom(kind, verbose=False):
         raise RuntimeError("building radkit ops (cpu) failed: test")
     monkeypatch.setattr(build, "load", boom)
+    vol = torch.arange(64, dtype=torch.int16).reshape(4, 4, 4) * 20 - 600
     with pytest.warns(RuntimeWarning, match="using the reference backend"):
-        ops.ct_preprocess(torch.zeros(4, 4, 4, dtype=torch.int16), spacing_in=(1, 1, 1), out_shape=(2, 2, 2))
+        out = ops.ct_preprocess(vol, spacing_in=(1, 1, 1), target_spacing=(1, 1, 1), out_shape=(2, 2, 2))
+    # the fallback result is the reference's, not a placeholder
+    from radkit.ops.reference import ct_preprocess_ref
+
+    ref = ct_preprocess_ref(vol, spacing_in=(1, 1, 1), target_spacing=(1, 1, 1), out_shape=(2, 2, 2))
+    torch.testing.assert_close(torch.as_tensor(out), torch.as_tensor(ref))
+    assert torch.as_tensor(out).std() > 0
 
 
 def test_unknown_backend_lists_valid(monkeypatch):
