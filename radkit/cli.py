@@ -28,10 +28,17 @@ AREAS: dict[str, str] = {
 USER_ERRORS = (ValueError, KeyError, OSError, ImportError, RuntimeError)
 
 
-def components() -> dict:
-    """The jsonargparse component tree: {name: function | {sub: function}}."""
+def components(only: str | None = None) -> dict:
+    """The jsonargparse component tree: {name: function | {sub: function}}.
+
+    Args:
+        only: build just this area (the command being run), so a light command does not
+            pay for importing the heavy ones (Lightning, TRL) at start-up.
+    """
     out: dict = {}
     for name, modname in AREAS.items():
+        if only is not None and name != only:
+            continue
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as e:
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     try:
-        tree = components()
+        tree = components(only=argv[0] if argv and argv[0] in AREAS else None)
         parser = build_parser(tree)
         cfg = parser.parse_args(_bare_bool_flags(tree, argv))
         result = _run(tree, cfg.as_dict())

@@ -61,3 +61,16 @@ def test_bare_boolean_flag(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["n_studies"] == 1
     # a string option is never given an invented value
     assert main(["data", "validate", str(tmp_path / "m.jsonl"), "--out"]) == 2
+
+
+def test_light_command_does_not_import_heavy_areas(tmp_path):
+    from radkit.data.manifest import write_manifest
+    from radkit.data.study import Study
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    write_manifest([Study("s1", "p1", "cxr", ["a.png"], "No effusion.")], tmp_path / "m.jsonl")
+    code = ("import sys; from radkit.cli import main; rc = main(['data', 'info', sys.argv[1]]); "
+            "print(rc, sorted(m for m in ('lightning', 'trl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.jsonl")], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "0 []"
