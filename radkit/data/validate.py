@@ -105,7 +105,10 @@ def validate_manifest(path: str | os.PathLike, check_files: bool = True) -> Vali
         modalities/splits and unparseable rows with their line numbers.
     """
     path = Path(path)
-    rows = read_rows(path)
+    return _validate_rows(read_rows(path), path, check_files)
+
+
+def _validate_rows(rows: list[dict], path: Path, check_files: bool) -> ValidationReport:
     report = ValidationReport(str(path), len(rows))
     first_seen: dict[str, int] = {}
     counts: Counter = Counter()
@@ -136,8 +139,8 @@ def split_valid(path: str | os.PathLike, out: str | os.PathLike, rejects: str | 
     if out.resolve() == path.resolve():
         raise ValueError(f"--out {out} would overwrite the input manifest; choose another file name")
     rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
-    report = validate_manifest(path, check_files=check_files)
-    rows = read_rows(path)
+    rows = read_rows(path)  # read once: the report and the copies come from the same rows
+    report = _validate_rows(rows, path, check_files)
     bad = report.bad_lines
     why: dict[int, list[str]] = {}
     for p in report.problems:
