@@ -9,7 +9,7 @@ decoder's ranking loss in every step), the baseline plain InfoNCE. Data: `radkit
 
     python benchmarks/quality_synthetic.py                    # full run (3 seeds, CXR + CT)
     python benchmarks/quality_synthetic.py --quick            # smoke run (~1 min)
-    python benchmarks/quality_synthetic.py --seeds 0 1 2 --steps 300 --n 500
+    python benchmarks/quality_synthetic.py --seeds 0 1 2 --steps 300 --n 1000
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def train_one(model: str, modality: str, manifest: Path, tables: Path, out: Path
     return train(**cfg)
 
 
-def run_quality(out: str | Path, modalities=("cxr", "ct"), seeds=(0, 1, 2), steps: int = 300, n: int = 500,
+def run_quality(out: str | Path, modalities=("cxr", "ct"), seeds=(0, 1, 2), steps: int = 300, n: int = 1000,
                 batch_size: int = 32, model_overrides: dict | None = None, log=print) -> dict:
     """Train both models per modality and seed, evaluate on the test split, average over seeds.
 
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--n", type=int, default=500, help="synthetic studies per modality")
+    p.add_argument("--n", type=int, default=1000, help="synthetic studies per modality (~30%% held out)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--modalities", nargs="+", default=["cxr", "ct"], choices=["cxr", "ct"])
     p.add_argument("--out", default="runs/quality_synthetic")

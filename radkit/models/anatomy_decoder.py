@@ -75,13 +75,17 @@ class AnatomyDecoder(nn.Module):
         return self._pos_cache[grid].to(device=like.device, dtype=like.dtype)
 
     def forward(self, query: torch.Tensor, tokens: torch.Tensor, grid: tuple[int, ...],
-                return_attention: bool = False):
-        """query (B, D), tokens (B, N, W) -> (B, D) L2-normalised [, list of (B, 1, N) attention maps]."""
+                return_attention: bool = False, base: torch.Tensor | None = None):
+        """query (B, D), tokens (B, N, W) -> (B, D) L2-normalised [, list of (B, 1, N) attention maps].
+
+        ``base`` (B, D), optional, is added to the output before the L2-norm (global residual).
+        """
         memory = self.memory_proj(tokens)
         pos = self._pos(tuple(grid), memory.shape[1], memory).unsqueeze(0)
         x, maps = query.unsqueeze(1), []
         for layer in self.layers:
             x, w = layer(x, memory, pos)
             maps.append(w)
-        out = nn.functional.normalize(self.out_proj(self.norm(x[:, 0])), dim=-1)
+        out = self.out_proj(self.norm(x[:, 0]))
+        out = nn.functional.normalize(out if base is None else out + base, dim=-1)
         return (out, maps) if return_attention else out

@@ -91,8 +91,8 @@ class DualEncoder(nn.Module):
             raise ValueError(f"got {pixels.shape[0]} images but {len(anatomies)} anatomy names; pass one per image")
         if self.decoder is None:
             return self.encode_image(pixels)
-        tokens, _, grid = self.image_features(pixels)
-        return self.decoder(self.anatomy_queries(anatomies), tokens, grid)
+        tokens, pooled, grid = self.image_features(pixels)
+        return self.decoder(self.anatomy_queries(anatomies), tokens, grid, base=self._residual(pooled))
 
     def encode_image_anatomies(self, pixels: torch.Tensor, anatomies: Sequence[str]) -> dict[str, torch.Tensor]:
         """Every image conditioned on every anatomy, sharing one image-tower pass and one text pass.
@@ -104,10 +104,17 @@ class DualEncoder(nn.Module):
         if self.decoder is None:
             emb = self.encode_image(pixels)
             return {a: emb for a in names}
-        tokens, _, grid = self.image_features(pixels)
+        tokens, pooled, grid = self.image_features(pixels)
         queries = self.encode_text(names, normalize=False) if names else None
-        b = pixels.shape[0]
-        return {a: self.decoder(queries[i].expand(b, -1), tokens, grid) for i, a in enumerate(names)}
+        b, base = pixels.shape[0], self._residual(pooled)
+        return {a: self.decoder(queries[i].expand(b, -1), tokens, grid, base=base) for i, a in enumerate(names)}
+
+    def _residual(self, pooled: torch.Tensor) -> torch.Tensor | None:
+        """(B, W) pooled features -> (B, D) L2-normalised global embedding when the decoder config asks for
+        the global residual, else None."""
+        if not self.cfg.decoder.global_residual:
+            return None
+        return nn.functional.normalize(self.image_proj(pooled), dim=-1)
 
     def forward(self, pixels: torch.Tensor, texts: Sequence[str] | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """-> dict(image_features (B, D), text_features (B, D), both L2-normalised, logit_scale = exp(θ))."""

@@ -93,21 +93,36 @@ class ViT3DTower(ImageTower):
 
 
 class MonaiResNetTower(ImageTower):
-    """MONAI 3D ResNet (``name`` = resnet10/18/34/50); the last feature map becomes the tokens."""
+    """MONAI 3D ResNet; the last feature map becomes the tokens.
+
+    ``name`` = resnet10/18/34/50 (MONAI's widths 64-512), or "resnet" for a custom shape whose
+    ``kwargs`` give MONAI ``ResNet`` arguments, e.g. ``{"layers": [1, 1, 1, 1],
+    "block_inplanes": [16, 32, 64, 128], "conv1_t_size": 3, "conv1_t_stride": 2, "no_max_pool": true}``
+    (basic blocks; the small CNN of ``radir-tiny``, which learns far more from a few hundred
+    volumes than a from-scratch ViT).
+    """
 
     def __init__(self, cfg: ImageTowerConfig):
         super().__init__()
         from monai.networks.nets import resnet
 
-        factory = getattr(resnet, cfg.name, None)
-        if factory is None or not cfg.name.startswith("resnet"):
-            raise ValueError(f"monai_resnet: unknown name {cfg.name!r}; valid: resnet10, resnet18, resnet34, resnet50")
-        net = factory(spatial_dims=3, n_input_channels=cfg.in_chans, num_classes=1, feed_forward=False,
-                      **cfg.kwargs)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.act, net.maxpool)
+        common = dict(spatial_dims=3, n_input_channels=cfg.in_chans, num_classes=1, feed_forward=False)
+        if cfg.name == "resnet":
+            missing = [k for k in ("layers", "block_inplanes") if k not in cfg.kwargs]
+            if missing:
+                raise ValueError(f"monai_resnet 'resnet' needs kwargs {missing}; e.g. \"layers\": [1, 1, 1, 1], "
+                                 "\"block_inplanes\": [16, 32, 64, 128]")
+            net = resnet.ResNet(**{"block": "basic", **common, **cfg.kwargs})
+        else:
+            factory = getattr(resnet, cfg.name, None)
+            if factory is None or not cfg.name.startswith("resnet"):
+                raise ValueError(f"monai_resnet: unknown name {cfg.name!r}; valid: resnet (custom shape via kwargs), "
+                                 "resnet10, resnet18, resnet34, resnet50")
+            net = factory(**common, **cfg.kwargs)
+        # MONAI builds maxpool even with no_max_pool=True and skips it in its own forward: so do we
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.act, *([] if net.no_max_pool else [net.maxpool]))
         self.layers = nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
-        with torch.no_grad():
-            self.width = self.layers(self.stem(torch.zeros(1, cfg.in_chans, 16, 16, 16))).shape[1]
+        self.width = int(net.in_planes)  # MONAI leaves it at the last stage's output channels
 
     def forward(self, x):
         f = self.layers(self.stem(x))

@@ -67,7 +67,7 @@ def test_every_model_builds_and_forwards(name, modality, tiny_text):
 
 def test_image_tower_tokens_match_grid(tiny_cxr):
     tokens, pooled, grid = tiny_cxr.image_features(torch.randn(3, 1, 64, 64))
-    assert tokens.shape == (3, math.prod(grid), tiny_cxr.image_tower.width) and grid == (8, 8)
+    assert tokens.shape == (3, math.prod(grid), tiny_cxr.image_tower.width) and grid == (2, 2)  # stride 32
     assert pooled.shape == (3, tiny_cxr.image_tower.width)
 
 
@@ -91,8 +91,10 @@ def test_bad_modality_and_heads_are_refused():
 
 
 def test_overrides_drop_none_and_reach_nested():
-    cfg = get_model_config("radir-tiny", embed_dim=None, **{"image.kwargs.depth": 1})
-    assert cfg.embed_dim == 64 and cfg.image.kwargs["depth"] == 1 and cfg.image.kwargs["img_size"] == 64
+    cfg = get_model_config("radir-tiny", embed_dim=None, **{"image.kwargs.drop_rate": 0.1, "decoder.layers": 1})
+    assert cfg.embed_dim == 64 and cfg.image.kwargs["drop_rate"] == 0.1
+    assert cfg.image.kwargs["channels"] == [16, 32, 64, 128]  # siblings kept
+    assert cfg.decoder.layers == 1 and cfg.decoder.heads == 4
 
 
 def test_encode_image_anatomies_equals_one_by_one(tiny_cxr):
@@ -104,3 +106,63 @@ def test_encode_image_anatomies_equals_one_by_one(tiny_cxr):
         multi = tiny_cxr.eval().encode_image_anatomies(pixels, names)
         for a in names:
             torch.testing.assert_close(multi[a], tiny_cxr.encode_image_anatomy(pixels, [a] * 3), atol=1e-5, rtol=1e-5)
+
+
+def test_global_residual_adds_the_global_embedding_before_the_norm(tiny_text):
+    """With ``decoder.global_residual`` the fused embedding is normalize(decoder output + global); with a
+    zero decoder output it is exactly the unconditional embedding; without the residual it is the
+    decoder's output alone."""
+    torch.manual_seed(0)
+    net = create_model("radir-tiny", modality="cxr", text=tiny_text).eval()
+    assert net.cfg.decoder.global_residual  # radir-tiny ships with it
+    pixels = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        tokens, pooled, grid = net.image_features(pixels)
+        q = net.anatomy_queries(["heart", "heart"])
+        glob = torch.nn.functional.normalize(net.image_proj(pooled), dim=-1)
+        alone = net.decoder(q, tokens, grid)
+        expected = torch.nn.functional.normalize(
+            net.decoder.out_proj(net.decoder.norm(_decoded(net.decoder, q, tokens, grid))) + glob, dim=-1)
+        got = net.encode_image_anatomy(pixels, "heart")
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(got, alone, atol=1e-3) and not torch.allclose(got, glob, atol=1e-3)
+        net.decoder.out_proj.weight.zero_()
+        torch.testing.assert_close(net.encode_image_anatomy(pixels, "heart"), net.encode_image(pixels),
+                                   atol=1e-6, rtol=1e-6)
+    plain = create_model("radir-tiny", modality="cxr", text=tiny_text, decoder={"global_residual": False}).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain.encode_image_anatomy(pixels, "heart"),
+                                   plain.decoder(plain.anatomy_queries(["heart"] * 2), *_tg(plain, pixels)))
+
+
+def _tg(net, pixels):
+    tokens, _, grid = net.image_features(pixels)
+    return tokens, grid
+
+
+def _decoded(dec, q, tokens, grid):
+    """The decoder's last hidden query state (B, D), before its final norm and output Linear."""
+    memory = dec.memory_proj(tokens)
+    pos = dec._pos(tuple(grid), memory.shape[1], memory).unsqueeze(0)
+    x = q.unsqueeze(1)
+    for layer in dec.layers:
+        x, _ = layer(x, memory, pos)
+    return x[:, 0]
+
+
+def test_monai_resnet_custom_shape_and_errors():
+    from radkit.models.config import ImageTowerConfig
+    from radkit.models.image_towers import create_image_tower
+
+    kw = {"layers": [1, 1, 1, 1], "block_inplanes": [8, 8, 16, 24], "conv1_t_size": 3, "conv1_t_stride": 2,
+          "no_max_pool": True}
+    tower = create_image_tower(ImageTowerConfig(kind="monai_resnet", name="resnet", kwargs=kw)).eval()
+    tokens, pooled, grid = tower(torch.randn(2, 1, 32, 32, 16))
+    # stem stride 2 then stages 2-4 stride 2: 32x32x16 -> 2x2x1, width = the last stage's channels
+    assert tower.width == 24 and grid == (2, 2, 1)
+    assert tokens.shape == (2, 4, 24) and pooled.shape == (2, 24)
+    torch.testing.assert_close(pooled, tokens.mean(1))
+    with pytest.raises(ValueError, match="block_inplanes"):
+        create_image_tower(ImageTowerConfig(kind="monai_resnet", name="resnet", kwargs={"layers": [1, 1, 1, 1]}))
+    with pytest.raises(ValueError, match="resnet18"):
+        create_image_tower(ImageTowerConfig(kind="monai_resnet", name="densenet"))

@@ -9,7 +9,7 @@ from radkit.models import create_model, load_model
 def _init_folder(tmp_path, tiny_text):
     torch.manual_seed(0)
     return create_model("radir-tiny", modality="cxr", text=tiny_text,
-                        preprocess={"spatial_size": [32, 32]}, image={"kwargs": {"img_size": 32}}
+                        preprocess={"spatial_size": [32, 32]}
                         ).save_pretrained(tmp_path / "init")
 
 
