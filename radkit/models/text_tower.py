@@ -106,9 +106,11 @@ class TextTower(nn.Module):
         return torch.stack([self.cache.get(t, local.get(t)) for t in texts]).to(device)
 
     def tokenize(self, texts: Sequence[str], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+        """B texts -> input_ids, attention_mask (B, T), truncated to ``cfg.max_length`` tokens."""
         raise NotImplementedError  # pragma: no cover
 
     def save(self, folder: Path) -> None:
+        """Write what rebuilding this tower from a model folder needs (``folder/text``, ``folder/tokenizer``)."""
         raise NotImplementedError  # pragma: no cover
 
 
