@@ -33,7 +33,7 @@ class DualEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.name, self.modality, self.embed_dim = cfg.name, cfg.modality, cfg.embed_dim
-        self.image_tower = create_image_tower(cfg.image)
+        self.image_tower = create_image_tower(cfg.image, load_weights=saved_dir is None)
         self.text_tower = TextTower(cfg.text, saved_dir=saved_dir)
         self.image_proj = nn.Linear(self.image_tower.width, cfg.embed_dim, bias=False)
         self.text_proj = nn.Linear(self.text_tower.width, cfg.embed_dim, bias=False)

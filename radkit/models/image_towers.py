@@ -165,10 +165,12 @@ _KINDS = {"timm": TimmTower, "vit3d": ViT3DTower, "monai_resnet": MonaiResNetTow
           "open_clip": OpenClipVisualTower}
 
 
-def create_image_tower(cfg: ImageTowerConfig) -> ImageTower:
-    """Build the tower named by ``cfg.kind``; load ``cfg.pretrained_path`` (safetensors) if set."""
+def create_image_tower(cfg: ImageTowerConfig, load_weights: bool = True) -> ImageTower:
+    """Build the tower named by ``cfg.kind``; load ``cfg.pretrained_path`` (safetensors) if set and
+    ``load_weights`` (False when rebuilding a saved model folder: its weights are in model.safetensors
+    and the original file may be gone)."""
     tower = _KINDS[cfg.kind](cfg)
-    if cfg.pretrained_path:
+    if cfg.pretrained_path and load_weights:
         from radkit.models.checkpoint import load_state_file
 
         tower.load_state_dict(load_state_file(cfg.pretrained_path), strict=True)

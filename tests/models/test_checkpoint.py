@@ -83,3 +83,21 @@ def test_pretrained_from_folder_and_bad_tag(saved, tiny_text):
     assert m.fingerprint() == load_model(saved).fingerprint()
     with pytest.raises(KeyError, match="not a tag"):
         create_model("radir-tiny", pretrained="mimic-cxr", text=tiny_text)
+
+
+def test_folder_loads_after_the_image_backbone_file_is_gone(tmp_path, tiny_text):
+    """A model built from ``image.pretrained_path`` keeps its weights in model.safetensors: reloading the
+    folder must not read the (possibly deleted) backbone file again, and must give the same embeddings."""
+    torch.manual_seed(0)
+    donor = create_model("radir-tiny", modality="cxr", text=tiny_text)
+    weights = tmp_path / "backbone.safetensors"
+    save_file({k: v.contiguous() for k, v in donor.image_tower.state_dict().items()}, str(weights))
+    net = create_model("radir-tiny", modality="cxr", text=tiny_text, image={"pretrained_path": str(weights)}).eval()
+    for k, v in donor.image_tower.state_dict().items():
+        torch.testing.assert_close(net.image_tower.state_dict()[k], v)  # the backbone file was loaded
+    folder = net.save_pretrained(tmp_path / "m")
+    weights.unlink()
+    back = load_model(folder)
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(back.encode_image(x), net.encode_image(x), atol=0, rtol=0)

@@ -158,8 +158,8 @@ def test_one_training_step(tmp_path, tiny_tables_oc):
     from radkit.training import train
 
     torch.manual_seed(0)
-    init = create_model("radir-tiny", modality="cxr", text=OC_TEXT, preprocess={"spatial_size": [32, 32]},
-                        image={"kwargs": {"img_size": 32}}).save_pretrained(tmp_path / "init")
+    init = create_model("radir-tiny", modality="cxr", text=OC_TEXT,
+                        preprocess={"spatial_size": [32, 32]}).save_pretrained(tmp_path / "init")
     out = train(init_from=str(init), tables_dir=str(tiny_tables_oc), out_dir=str(tmp_path / "s1"), stage="1",
                 max_steps=1, batch_size=4, warmup_steps=0, lr=1e-3, val_split=None, logger="none", progress=False)
     a, b = load_file(str(init / "model.safetensors")), load_file(str(out / "model.safetensors"))
