@@ -15,7 +15,7 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
               lora: bool = False, image_size: int = 448, max_steps: int = -1, seed: int = 66, split: str = "train",
               reasoning_only: bool = True, task_weights: dict[str, float] | None = None, accelerator: str = "auto",
               devices: int | str = "auto", strategy: str = "auto", num_workers: int = 0,
-              log_every: int = 10) -> Path:
+              log_every: int = 10, answer_loss_weight: float = 1.0) -> Path:
     """Fine-tune a local Qwen2-VL-family model on VQA records and save it to ``out_dir``.
 
     Args:
@@ -31,6 +31,8 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
         split: records of this split only; ``reasoning_only`` keeps records with a chain.
         task_weights: ``{"binary_option": 0.1, ...}`` mixture weights (None: uniform over records).
         accelerator, devices, strategy: Lightning settings ("fsdp" for 7B on several GPUs).
+        answer_loss_weight: loss weight of the ``<answer> ... </answer>`` tokens relative to the chain
+            tokens (1: plain mean CE over the target, as the release).
 
     Returns:
         ``out_dir``.
@@ -71,7 +73,8 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
                         gradient_clip_val=max_grad_norm, precision=precision, accelerator=accelerator,
                         devices=devices, strategy=strategy, log_every_n_steps=log_every, logger=False,
                         enable_checkpointing=False, default_root_dir=str(out_dir))
-    module = SFTModule(net, lr=lr, weight_decay=weight_decay, warmup_ratio=warmup_ratio)
+    module = SFTModule(net, lr=lr, weight_decay=weight_decay, warmup_ratio=warmup_ratio,
+                       answer_loss_weight=answer_loss_weight)
     trainer.fit(module, loader)
     out = Path(out_dir)
     net = module.model.merge_and_unload() if lora else module.model
