@@ -53,6 +53,7 @@ class Config:
     batch_size: int = 16
     answer_loss_weight: float = 20.0  # measured: 1 -> 0.540 (always "No"), 20 -> 0.595 at 600 steps, n=200
     extra_steps: int = 30          # GRPO steps; continued SFT gets the same wall-clock seconds
+    extra_seeds: int = 2           # GRPO / continued-SFT pairs (seeds seed, seed+1, ...) from the same SFT model
     extra_sft_lr: float = 1e-4     # continued SFT restarts AdamW: at sft_lr its first steps undo the format
     grpo_lr: float = 1e-4
     grpo_beta: float = 0.0
@@ -69,7 +70,7 @@ class Config:
 
 
 QUICK = dict(n_studies=60, hidden=64, image_size=56, max_per_label=12, sft_steps=120, extra_steps=2,
-             num_generations=2, grpo_prompts=2, max_new_tokens=120, max_eval=16, labels=())
+             num_generations=2, grpo_prompts=2, max_new_tokens=120, max_eval=16, labels=(), extra_seeds=1)
 
 
 def make_data(work: Path, cfg: Config) -> tuple[Path, list[dict]]:
@@ -138,37 +139,44 @@ def run(cfg: Config, work: Path, log=print) -> dict:
     sft = train_sft(str(tiny), str(vqa), str(work / "sft"), max_steps=cfg.sft_steps, **sft_kw)
     secs["sft"] = time.perf_counter() - t
     log(f"sft: {cfg.sft_steps} steps in {secs['sft']:.0f}s")
-    t = time.perf_counter()
-    grpo = train_grpo(str(sft), str(vqa), str(work / "grpo"), lr=cfg.grpo_lr, beta=cfg.grpo_beta,
-                      num_generations=cfg.num_generations, batch_size=cfg.grpo_prompts * cfg.num_generations,
-                      grad_accum=1, max_completion_length=cfg.max_new_tokens, max_steps=cfg.extra_steps,
-                      temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights), entropy_coef=0.0,
-                      image_size=cfg.image_size, use_cpu=True, bf16=False, gradient_checkpointing=False,
-                      logging_steps=max(1, cfg.extra_steps // 5), seed=cfg.seed, epochs=1000)
-    secs["grpo"] = time.perf_counter() - t
-    # Equal extra compute: continued SFT from the same checkpoint for GRPO's measured wall-clock
-    # (model load/save excluded from neither: both go through the same entry-point overheads).
-    t = time.perf_counter()
-    sft_more = train_sft(str(sft), str(vqa), str(work / "sft_more"), max_steps=-1, max_time_s=secs["grpo"],
-                         **{**sft_kw, "lr": cfg.extra_sft_lr, "warmup_ratio": 0.0})
-    secs["sft_more"] = time.perf_counter() - t
-    state = json.loads((Path(sft_more) / "train_state.json").read_text())
-    grpo_log = json.loads((Path(grpo) / "grpo_log.json").read_text())
-    n_gen = cfg.extra_steps * cfg.grpo_prompts * cfg.num_generations
-    compute = {"definition": "equal training wall-clock (continued SFT stops after GRPO's measured seconds)",
-               "grpo_seconds": secs["grpo"], "sft_more_seconds": secs["sft_more"],
-               "grpo_steps": cfg.extra_steps, "grpo_completions": n_gen,
-               "grpo_completion_tokens": round(n_gen * _mean([e["completions/mean_length"] for e in grpo_log
-                                                               if "completions/mean_length" in e])),
-               "sft_more_steps": state["global_step"], "sft_more_sequences": state["global_step"] * cfg.batch_size}
-    log(f"extra compute: grpo {cfg.extra_steps} steps {secs['grpo']:.0f}s; "
-        f"sft {state['global_step']} steps {secs['sft_more']:.0f}s")
-    models = {}
-    for name, path in (("sft", sft), ("sft+sft", sft_more), ("sft+grpo", grpo)):
+    models = {"sft": evaluate(sft, held, cfg)}
+    computes, grpo_logs = [], []
+    for k in range(cfg.extra_seeds):  # GRPO sampling / SFT batch order seeds, same SFT start
+        seed = cfg.seed + k
         t = time.perf_counter()
-        models[name] = evaluate(path, held, cfg)
-        secs[f"eval_{name}"] = time.perf_counter() - t
-    rewards = [{k: v for k, v in e.items() if k.startswith("rewards/") and k.endswith("/mean")} for e in grpo_log]
+        grpo = train_grpo(str(sft), str(vqa), str(work / f"grpo{k}"), lr=cfg.grpo_lr, beta=cfg.grpo_beta,
+                          num_generations=cfg.num_generations, batch_size=cfg.grpo_prompts * cfg.num_generations,
+                          grad_accum=1, max_completion_length=cfg.max_new_tokens, max_steps=cfg.extra_steps,
+                          temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights),
+                          entropy_coef=0.0, image_size=cfg.image_size, use_cpu=True, bf16=False,
+                          gradient_checkpointing=False, logging_steps=max(1, cfg.extra_steps // 5), seed=seed,
+                          epochs=1000)
+        secs[f"grpo{k}"] = time.perf_counter() - t
+        # Equal extra compute: continued SFT from the same checkpoint for GRPO's measured wall-clock
+        # (both through their library entry points, model load and save included on both sides).
+        t = time.perf_counter()
+        sft_more = train_sft(str(sft), str(vqa), str(work / f"sft_more{k}"), max_steps=-1,
+                             max_time_s=secs[f"grpo{k}"],
+                             **{**sft_kw, "lr": cfg.extra_sft_lr, "warmup_ratio": 0.0, "seed": seed})
+        secs[f"sft_more{k}"] = time.perf_counter() - t
+        state = json.loads((Path(sft_more) / "train_state.json").read_text())
+        glog = json.loads((Path(grpo) / "grpo_log.json").read_text())
+        n_gen = cfg.extra_steps * cfg.grpo_prompts * cfg.num_generations
+        computes.append({
+            "seed": seed, "grpo_seconds": round(secs[f"grpo{k}"], 1), "sft_more_seconds": round(secs[f"sft_more{k}"], 1),
+            "grpo_steps": cfg.extra_steps, "grpo_completions": n_gen,
+            "grpo_completion_tokens": round(n_gen * _mean([e["completions/mean_length"] for e in glog
+                                                             if "completions/mean_length" in e])),
+            "sft_more_steps": state["global_step"], "sft_more_sequences": state["global_step"] * cfg.batch_size})
+        log(f"extra compute (seed {seed}): grpo {cfg.extra_steps} steps {secs[f'grpo{k}']:.0f}s; "
+            f"sft {state['global_step']} steps {secs[f'sft_more{k}']:.0f}s")
+        models[f"sft+sft/s{seed}"] = evaluate(sft_more, held, cfg)
+        models[f"sft+grpo/s{seed}"] = evaluate(grpo, held, cfg)
+        grpo_logs.append(glog)
+    compute = {"definition": "equal training wall-clock: continued SFT stops after GRPO's measured seconds",
+               "runs": computes}
+    rewards = [{k: v for k, v in e.items() if k.startswith("rewards/") and k.endswith("/mean")}
+               for e in grpo_logs[0]]
     return {"config": asdict(cfg), "models": models, "seconds": secs, "compute": compute,
             "grpo_rewards": [r for r in rewards if r]}
 
@@ -212,18 +220,23 @@ def verdict(result: dict) -> dict:
     exactly 0.5. GRPO vs continued SFT: point estimates, with the paired McNemar p-value.
     """
     m = result["models"]
-    sft, more, grpo = m["sft"]["tasks"], m["sft+sft"]["tasks"], m["sft+grpo"]["tasks"]
+    sft = m["sft"]["tasks"]
+    more = [v for k, v in m.items() if k.startswith("sft+sft/")]
+    grpo = [v for k, v in m.items() if k.startswith("sft+grpo/")]
     out: dict = {"sft_format_100": all(r["format"] == 1.0 for r in sft.values())}
     if "binary_option" in sft:
         b = sft["binary_option"]
         out["sft_binary_above_chance"] = p_above_chance(b["accuracy"], b["n"], b["chance"]) < 0.05
 
-    def mean(rows, key):
-        return sum(r[key] for r in rows.values()) / len(rows)
+    def mean(evs, key):  # over seeds and tasks
+        return _mean([r[key] for ev in evs for r in ev["tasks"].values()])
 
-    out["grpo_beats_sft_accuracy"] = mean(grpo, "accuracy") > mean(more, "accuracy")
-    out["grpo_beats_sft_radrscore"] = mean(grpo, "RadRScore") > mean(more, "RadRScore")
-    out["grpo_vs_sft_mcnemar"] = mcnemar(m["sft+grpo"]["correct"], m["sft+sft"]["correct"])
+    out["grpo_accuracy"], out["sft_more_accuracy"] = mean(grpo, "accuracy"), mean(more, "accuracy")
+    out["grpo_radrscore"], out["sft_more_radrscore"] = mean(grpo, "RadRScore"), mean(more, "RadRScore")
+    out["grpo_beats_sft_accuracy"] = out["grpo_accuracy"] > out["sft_more_accuracy"]
+    out["grpo_beats_sft_radrscore"] = out["grpo_radrscore"] > out["sft_more_radrscore"]
+    # paired per seed: (GRPO-only right, SFT-only right, exact two-sided p)
+    out["grpo_vs_sft_mcnemar"] = [mcnemar(g["correct"], s_["correct"]) for g, s_ in zip(grpo, more)]
     return out
 
 
@@ -272,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     result["verdict"] = verdict(result)
     result["total_seconds"] = time.perf_counter() - t0
     print(table(result))
-    print("equal extra compute:", json.dumps({k: (round(v, 1) if isinstance(v, float) else v)
-                                              for k, v in result["compute"].items()}))
+    print("equal extra compute:", json.dumps(result["compute"]))
     print("grpo rewards (per logging step):", json.dumps(result["grpo_rewards"]))
     print("verdict:", json.dumps(result["verdict"]))
     print(f"total {result['total_seconds']:.0f}s; seconds: " + json.dumps({k: round(v, 1) for k, v in result["seconds"].items()}))
