@@ -60,6 +60,8 @@ class Config:
     num_generations: int = 8
     grpo_temperature: float = 1.0
     grpo_prompts: int = 2          # prompts per GRPO step (x num_generations completions)
+    grpo_iterations: int = 1       # optimizer passes per generated batch (PPO epochs)
+    grpo_select_pool: int = 0      # >0: train GRPO only on prompts whose SFT group has mixed outcomes
     reward_weights: tuple[float, ...] = (0.2, 1.0, 0.2)  # format, outcome, process: outcome dominant
     max_new_tokens: int = 160      # binary targets are <= ~110 tokens
     max_eval: int = 400            # held-out items per task
@@ -148,7 +150,8 @@ def run(cfg: Config, work: Path, log=print) -> dict:
                           num_generations=cfg.num_generations, batch_size=cfg.grpo_prompts * cfg.num_generations,
                           grad_accum=1, max_completion_length=cfg.max_new_tokens, max_steps=cfg.extra_steps,
                           temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights),
-                          entropy_coef=0.0, image_size=cfg.image_size, use_cpu=True, bf16=False,
+                          entropy_coef=0.0, num_iterations=cfg.grpo_iterations,
+                          select_pool=cfg.grpo_select_pool, image_size=cfg.image_size, use_cpu=True, bf16=False,
                           gradient_checkpointing=False, logging_steps=max(1, cfg.extra_steps // 5), seed=seed,
                           epochs=1000)
         secs[f"grpo{k}"] = time.perf_counter() - t
@@ -162,8 +165,10 @@ def run(cfg: Config, work: Path, log=print) -> dict:
         state = json.loads((Path(sft_more) / "train_state.json").read_text())
         glog = json.loads((Path(grpo) / "grpo_log.json").read_text())
         n_gen = cfg.extra_steps * cfg.grpo_prompts * cfg.num_generations
+        sel = Path(grpo) / "grpo_selection.json"
         computes.append({
             "seed": seed, "grpo_seconds": round(secs[f"grpo{k}"], 1), "sft_more_seconds": round(secs[f"sft_more{k}"], 1),
+            "grpo_selection": json.loads(sel.read_text()) if sel.exists() else None,  # its sampling is in grpo_seconds
             "grpo_steps": cfg.extra_steps, "grpo_completions": n_gen,
             "grpo_completion_tokens": round(n_gen * _mean([e["completions/mean_length"] for e in glog
                                                              if "completions/mean_length" in e])),
