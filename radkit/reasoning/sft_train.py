@@ -80,7 +80,8 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
                         collate_fn=partial(collate, pad_id=proc.tokenizer.pad_token_id))
     world = 1 if not isinstance(devices, int) else max(1, devices)
     accum = max(1, global_batch // (batch_size * world))
-    trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, max_time=_timedelta(max_time_s), accumulate_grad_batches=accum,
+    trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, max_time=_timedelta(max_time_s),
+                        accumulate_grad_batches=accum,
                         gradient_clip_val=max_grad_norm, precision=precision, accelerator=accelerator,
                         devices=devices, strategy=strategy, log_every_n_steps=log_every, logger=False,
                         enable_checkpointing=False, default_root_dir=str(out_dir))
