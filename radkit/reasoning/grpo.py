@@ -44,7 +44,8 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
                max_grad_norm: float = 1.0, loss_type: str = "dapo", epochs: float = 3, max_steps: int = -1,
                image_size: int = 448, split: str = "train", bf16: bool = True, gradient_checkpointing: bool = True,
                use_vllm: bool = False, lora: bool = False, use_cpu: bool = False, seed: int = 0,
-               logging_steps: int = 10, save_steps: int = 40, max_samples: int | None = None) -> Path:
+               logging_steps: int = 10, save_steps: int = 40, max_samples: int | None = None,
+               num_iterations: int = 1, select_pool: int = 0) -> Path:
     """Run GRPO (TRL) from a local SFT model on VQA records; saves the policy to ``out_dir``.
 
     Args:
@@ -57,6 +58,11 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         loss_type: TRL loss aggregation ("dapo" = token mean over the accumulated batch, as verl's token-mean).
         use_vllm: generate with vLLM (GPU); lora: train LoRA adapters (merged on save).
         max_samples: use only the first N records (smoke runs).
+        num_iterations: optimizer passes over each generated batch (verl ``ppo_epochs``, 1 in §4.4);
+            above 1 the PPO clip (``epsilon``) becomes active and generation cost is amortised.
+        select_pool: if > 0, sample a group for this many (shuffled) training prompts with the
+            starting policy and train only on those with mixed outcomes
+            (`radkit.reasoning.grpo_select.select_mixed`); 0 = all prompts (§4.4).
 
     Returns:
         ``out_dir``.
@@ -82,6 +88,15 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
     if reward_weights is not None and len(reward_weights) != len(funcs):
         raise ValueError(f"reward_weights has {len(reward_weights)} values for {len(funcs)} rewards {list(rewards)}")
     net, proc = load_model(model, dtype="float32")
+    selection = None
+    if select_pool > 0:
+        import random
+
+        from radkit.reasoning.grpo_select import select_mixed
+
+        pool = random.Random(seed).sample(recs, min(select_pool, len(recs)))
+        recs, selection = select_mixed(net, proc, pool, num_generations, temperature, image_size,
+                                       max_completion_length, seed)
     peft_config = None
     if lora:
         from peft import LoraConfig
@@ -96,7 +111,7 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         max_steps=max_steps, bf16=bf16 and not use_cpu, gradient_checkpointing=gradient_checkpointing,
         use_vllm=use_vllm, use_cpu=use_cpu, seed=seed, logging_steps=logging_steps, save_steps=save_steps,
         reward_weights=reward_weights, report_to="none", lr_scheduler_type="constant", warmup_steps=0,
-        save_strategy="no", disable_tqdm=False,
+        save_strategy="no", disable_tqdm=False, num_iterations=num_iterations,
     )
     trainer = GRPOTrainer(model=net, reward_funcs=funcs, args=args, train_dataset=to_dataset(recs, image_size),
                           processing_class=proc, peft_config=peft_config)
@@ -106,4 +121,6 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
     policy.save_pretrained(out)
     proc.save_pretrained(out)
     (out / "grpo_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    if selection is not None:
+        (out / "grpo_selection.json").write_text(json.dumps(selection))
     return out

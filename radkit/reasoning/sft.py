@@ -54,6 +54,45 @@ def build_messages(record: dict, with_images: bool = True) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
+def answer_token_mask(target: str, offsets: list[tuple[int, int]]) -> torch.Tensor:
+    """(T,) bool: target tokens overlapping the last ``<answer> ... </answer>`` span (tags included).
+
+    Uses character offsets, so BPE merges across ``</think><answer>`` do not shift the span.
+    """
+    start = target.rfind("<answer>")
+    end = target.find("</answer>", max(start, 0))
+    mask = torch.zeros(len(offsets), dtype=torch.bool)
+    if start < 0 or end < 0:
+        return mask
+    end += len("</answer>")
+    for i, (a, b) in enumerate(offsets):
+        mask[i] = a < end and b > start
+    return mask
+
+
+def weighted_lm_loss(logits: torch.Tensor, labels: torch.Tensor, answer_mask: torch.Tensor | None = None,
+                     answer_weight: float = 1.0) -> torch.Tensor:
+    """Causal-LM cross-entropy, a weighted mean over supervised tokens.
+
+    Args:
+        logits: (B, T, V) next-token logits.
+        labels: (B, T) token ids, -100 where unsupervised (prompt, padding).
+        answer_mask: (B, T) bool, True on the ``<answer> ... </answer>`` tokens.
+        answer_weight: weight of those tokens; every other supervised token weighs 1.
+
+    Returns:
+        ``sum_t w_t * CE_t / sum_t w_t`` over supervised positions (shifted by one, as HF does);
+        with ``answer_weight`` 1 this is the plain mean CE of ``model(**batch).loss``.
+    """
+    lab = labels[:, 1:]
+    keep = lab != IGNORE
+    ce = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), lab.clamp_min(0), reduction="none")
+    w = keep.float()
+    if answer_mask is not None and answer_weight != 1.0:
+        w = w * torch.where(answer_mask[:, 1:], answer_weight, 1.0)
+    return (ce * w).sum() / w.sum().clamp_min(1e-8)
+
+
 def encode_sample(record: dict, processor: Any, image_size: int) -> dict:
     """Token ids, labels and pixel inputs for one record.
 
@@ -66,10 +105,13 @@ def encode_sample(record: dict, processor: Any, image_size: int) -> dict:
     enc = processor(text=[prompt], images=images or None, return_tensors="pt")
     tok = processor.tokenizer
     target = prompts.target_text(record.get("process"), str(record["answer"])) + tok.eos_token
-    tgt_ids = torch.tensor(tok(target, add_special_tokens=False)["input_ids"], dtype=torch.long)
+    t = tok(target, add_special_tokens=False, return_offsets_mapping=True)
+    tgt_ids = torch.tensor(t["input_ids"], dtype=torch.long)
     prompt_ids = enc["input_ids"][0]
     out = {"input_ids": torch.cat([prompt_ids, tgt_ids]),
-           "labels": torch.cat([torch.full_like(prompt_ids, IGNORE), tgt_ids])}
+           "labels": torch.cat([torch.full_like(prompt_ids, IGNORE), tgt_ids]),
+           "answer_mask": torch.cat([torch.zeros_like(prompt_ids, dtype=torch.bool),
+                                     answer_token_mask(target, t["offset_mapping"])])}
     if "mm_token_type_ids" in enc:  # transformers 5: marks image tokens for M-RoPE
         mm = enc["mm_token_type_ids"][0]
         out["mm_token_type_ids"] = torch.cat([mm, torch.zeros_like(tgt_ids, dtype=mm.dtype)])
@@ -96,12 +138,15 @@ def collate(batch: list[dict], pad_id: int) -> dict:
     """Left-pad ``input_ids`` (pad_id) and ``labels`` (-100); attention mask marks real tokens."""
     n = max(len(b["input_ids"]) for b in batch)
     ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    amask = torch.zeros((len(batch), n), dtype=torch.bool)
     labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), n), dtype=torch.long)
     for i, b in enumerate(batch):
         t = len(b["input_ids"])
         ids[i, n - t:], labels[i, n - t:], mask[i, n - t:] = b["input_ids"], b["labels"], 1
-    out = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        if "answer_mask" in b:
+            amask[i, n - t:] = b["answer_mask"]
+    out = {"input_ids": ids, "labels": labels, "attention_mask": mask, "answer_mask": amask}
     if all("mm_token_type_ids" in b for b in batch):
         mm = torch.zeros((len(batch), n), dtype=batch[0]["mm_token_type_ids"].dtype)
         for i, b in enumerate(batch):
@@ -135,14 +180,22 @@ class SFTModule(L.LightningModule):
     """Causal-LM fine-tuning on masked targets: AdamW + linear warmup + cosine decay (§4.3)."""
 
     def __init__(self, model: torch.nn.Module, lr: float = 2e-6, weight_decay: float = 0.0,
-                 warmup_ratio: float = 0.1, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+                 warmup_ratio: float = 0.1, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 answer_loss_weight: float = 1.0):
         super().__init__()
         self.model = model
         self.lr, self.weight_decay, self.warmup_ratio, self.betas, self.eps = lr, weight_decay, warmup_ratio, betas, eps
+        self.answer_loss_weight = answer_loss_weight
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        """Mean cross-entropy over supervised (non -100) tokens."""
-        loss = self.model(**batch).loss
+        """Cross-entropy over supervised (non -100) tokens; `weighted_lm_loss` when answers are reweighted."""
+        batch = dict(batch)
+        amask = batch.pop("answer_mask", None)
+        if self.answer_loss_weight == 1.0:
+            loss = self.model(**batch).loss
+        else:
+            labels = batch.pop("labels")
+            loss = weighted_lm_loss(self.model(**batch).logits, labels, amask, self.answer_loss_weight)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 

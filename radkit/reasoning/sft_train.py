@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from functools import partial
 from pathlib import Path
 
 from radkit.reasoning.vqa import read_jsonl
+
+
+def _timedelta(seconds: float | None):
+    from datetime import timedelta
+
+    return None if seconds is None else timedelta(seconds=float(seconds))
 
 
 def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "runs/sft", lr: float = 2e-6, epochs: int = 5, batch_size: int = 4,
@@ -15,7 +23,8 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
               lora: bool = False, image_size: int = 448, max_steps: int = -1, seed: int = 66, split: str = "train",
               reasoning_only: bool = True, task_weights: dict[str, float] | None = None, accelerator: str = "auto",
               devices: int | str = "auto", strategy: str = "auto", num_workers: int = 0,
-              log_every: int = 10) -> Path:
+              log_every: int = 10, answer_loss_weight: float = 1.0,
+              max_time_s: float | None = None) -> Path:
     """Fine-tune a local Qwen2-VL-family model on VQA records and save it to ``out_dir``.
 
     Args:
@@ -28,9 +37,13 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
         gradient_checkpointing, lora: memory options.
         image_size: square resize of every image (448 in §4.3).
         max_steps: stop after this many optimizer steps (-1: epochs decide).
+        max_time_s: also stop after this many seconds of training (None: no limit); used to give
+            continued SFT the same wall-clock budget as a GRPO run.
         split: records of this split only; ``reasoning_only`` keeps records with a chain.
         task_weights: ``{"binary_option": 0.1, ...}`` mixture weights (None: uniform over records).
         accelerator, devices, strategy: Lightning settings ("fsdp" for 7B on several GPUs).
+        answer_loss_weight: loss weight of the ``<answer> ... </answer>`` tokens relative to the chain
+            tokens (1: plain mean CE over the target, as the release).
 
     Returns:
         ``out_dir``.
@@ -67,16 +80,22 @@ def train_sft(model: str | None = None, vqa: str | None = None, out_dir: str = "
                         collate_fn=partial(collate, pad_id=proc.tokenizer.pad_token_id))
     world = 1 if not isinstance(devices, int) else max(1, devices)
     accum = max(1, global_batch // (batch_size * world))
-    trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, accumulate_grad_batches=accum,
+    trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, max_time=_timedelta(max_time_s),
+                        accumulate_grad_batches=accum,
                         gradient_clip_val=max_grad_norm, precision=precision, accelerator=accelerator,
                         devices=devices, strategy=strategy, log_every_n_steps=log_every, logger=False,
                         enable_checkpointing=False, default_root_dir=str(out_dir))
-    module = SFTModule(net, lr=lr, weight_decay=weight_decay, warmup_ratio=warmup_ratio)
+    module = SFTModule(net, lr=lr, weight_decay=weight_decay, warmup_ratio=warmup_ratio,
+                       answer_loss_weight=answer_loss_weight)
+    t0 = time.perf_counter()
     trainer.fit(module, loader)
+    seconds = time.perf_counter() - t0
     out = Path(out_dir)
     net = module.model.merge_and_unload() if lora else module.model
     if trainer.is_global_zero:
         net.config.use_cache = True
         net.save_pretrained(out)
         proc.save_pretrained(out)
+        # steps actually done (max_time_s may stop early): what compute comparisons need
+        (out / "train_state.json").write_text(json.dumps({"global_step": trainer.global_step, "seconds": seconds}))
     return out

@@ -44,8 +44,10 @@ def test_grpo_tiny_run(tiny_model_dir, vqa_dir, tmp_path):
     out = train_grpo(str(tiny_model_dir), str(vqa_dir / "vqa.jsonl"), str(tmp_path / "grpo"), lr=1e-3,
                      num_generations=2, batch_size=2, grad_accum=1, max_completion_length=8, max_steps=1,
                      image_size=56, use_cpu=True, bf16=False, gradient_checkpointing=False, logging_steps=1,
-                     max_samples=4, entropy_coef=0.001)
+                     max_samples=4, entropy_coef=0.001, select_pool=4, num_iterations=2)
     log = json.loads((out / "grpo_log.json").read_text())
+    sel = json.loads((out / "grpo_selection.json").read_text())
+    assert sel["candidates"] == 4 and 0 <= sel["kept"] <= 4
     keys = set().union(*log)
     assert {"rewards/format/mean", "rewards/outcome/mean", "rewards/process/mean"} <= keys
     assert (out / "model.safetensors").exists()
@@ -62,3 +64,30 @@ def test_rewards_on_malformed_and_failing_judge():
     pr = ProcessReward(Raises())
     assert pr(completions=[GOOD, GOOD], **COLS) == [0.0, 0.0]
     assert pr.failures == 2 and "TimeoutError" in pr.errors[0]
+
+
+def test_select_mixed_keeps_only_groups_with_different_outcomes(tiny_model_dir, vqa_dir, monkeypatch):
+    from radkit.reasoning import grpo_select
+    from radkit.reasoning.tiny import load_model
+    from radkit.reasoning.vqa import read_jsonl
+
+    model, proc = load_model(tiny_model_dir)
+    recs = [r for r in read_jsonl(vqa_dir / "vqa.jsonl") if r["task"] == "binary"][:3]
+    # real sampling: one group of 2 outputs per record
+    groups = grpo_select.sample_groups(model, proc, recs, 2, temperature=1.0, image_size=56, max_new_tokens=4)
+    assert [len(g) for g in groups] == [2, 2, 2]
+
+    def ans(x):
+        return f"<think> t </think><answer> {x} </answer>"
+
+    wrong = {"A": "B", "B": "A"}
+    fake = [[ans(recs[0]["answer"]), ans(wrong[recs[0]["answer"]])],   # mixed -> kept
+            [ans(recs[1]["answer"])] * 2,                               # all right -> dropped
+            ["no tags", ans(wrong[recs[2]["answer"]])]]                 # all wrong -> dropped
+    monkeypatch.setattr(grpo_select, "sample_groups", lambda *a, **k: fake)
+    kept, stats = grpo_select.select_mixed(model, proc, recs, 2, image_size=56, max_new_tokens=4)
+    assert kept == [recs[0]] and stats == {"candidates": 3, "kept": 1, "mean_outcome": 3 / 6}
+    # no mixed group at all: GRPO still gets every prompt
+    monkeypatch.setattr(grpo_select, "sample_groups", lambda *a, **k: [fake[1]] * 3)
+    kept, stats = grpo_select.select_mixed(model, proc, recs, 2, image_size=56, max_new_tokens=4)
+    assert kept == recs and stats["kept"] == 0

@@ -18,15 +18,32 @@ def test_quality_benchmark_core_runs(repo_root, tmp_path):
     cfg = qr.Config(**{**qr.QUICK, "n_studies": 24, "sft_steps": 3, "extra_steps": 1, "max_new_tokens": 24,
                        "max_eval": 4, "max_per_label": 4})
     res = qr.run(cfg, tmp_path, log=lambda m: None)
-    assert list(res["models"]) == ["sft", "sft+1sft", "sft+1grpo"]
+    assert list(res["models"]) == ["sft", "sft+sft/s0", "sft+grpo/s0"]
+    # equal extra compute: continued SFT ran for (about) GRPO's wall-clock and reports its steps
+    c = res["compute"]["runs"][0]
+    assert c["sft_more_steps"] >= 1 and c["grpo_completions"] == 1 * 2 * 2
     for ev in res["models"].values():
         row = ev["tasks"]["binary_option"]
         assert row["n"] == 4 and row["chance"] == 0.5
         assert 0 <= row["accuracy"] <= 1 and row["format"] == 1 - row["malformed"] / 4
         assert all(not math.isnan(row[c]) for c in ("R_c", "R_f", "R_e", "RadRScore"))
+        assert len(ev["correct"]) == 4 and sum(ev["correct"]) == round(row["accuracy"] * 4)
     assert res["grpo_rewards"] and "rewards/outcome/mean" in res["grpo_rewards"][0]
     v = qr.verdict(res)
-    assert set(v) == {"sft_format_100", "sft_binary_above_chance", "grpo_beats_sft_accuracy",
-                      "grpo_beats_sft_radrscore"}
+    assert {"sft_format_100", "sft_binary_above_chance", "grpo_beats_sft_accuracy", "grpo_beats_sft_radrscore",
+            "grpo_vs_sft_mcnemar"} <= set(v)
+    assert v["grpo_beats_sft_accuracy"] == (v["grpo_accuracy"] > v["sft_more_accuracy"])
     assert "| sft | binary_option | 4 |" in qr.table(res)
     assert qr.p_above_chance(0.5, 4, 0.5) == 11 / 16 and qr.p_above_chance(1.0, 10, 0.5) < 0.001
+
+
+def test_paired_and_interval_statistics(repo_root):
+    qr = _bench(repo_root)
+    # McNemar exact: 2 discordant pairs, both for a -> p = 2 * P(X <= 0 | n=2) = 0.5
+    assert qr.mcnemar([1, 1, 0, 1], [0, 0, 0, 1]) == (2, 0, 0.5)
+    assert qr.mcnemar([1, 0], [1, 0]) == (0, 0, 1.0)
+    # 8 vs 1 discordant: p = 2 * (1 + 9) / 512
+    assert abs(qr.mcnemar([1] * 8 + [0], [0] * 8 + [1])[2] - 20 / 512) < 1e-12
+    # Wilson interval of 50/100: 0.5 +- 0.0962 (textbook value)
+    lo, hi = qr.wilson(0.5, 100)
+    assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3

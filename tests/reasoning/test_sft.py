@@ -3,7 +3,7 @@
 import torch
 
 from radkit.reasoning import prompts
-from radkit.reasoning.sft import IGNORE, collate, encode_sample, task_sampler
+from radkit.reasoning.sft import IGNORE, SFTModule, collate, encode_sample, task_sampler, weighted_lm_loss
 from radkit.reasoning.sft_train import train_sft
 from radkit.reasoning.tiny import load_model
 from radkit.reasoning.vqa import read_jsonl
@@ -27,7 +27,8 @@ def test_collate_left_pads(tiny_model_dir, vqa_dir):
     _, proc = load_model(tiny_model_dir)
     recs = read_jsonl(vqa_dir / "vqa.jsonl")[:2]
     batch = [encode_sample(r, proc, 56) for r in recs]
-    batch[1]["input_ids"], batch[1]["labels"] = batch[1]["input_ids"][3:], batch[1]["labels"][3:]
+    for k in ("input_ids", "labels", "answer_mask"):
+        batch[1][k] = batch[1][k][3:]
     out = collate(batch, pad_id=proc.tokenizer.pad_token_id)
     n = out["input_ids"].shape[1]
     for i, b in enumerate(batch):
@@ -43,6 +44,7 @@ def test_loss_on_answer_tokens_only(tiny_model_dir, vqa_dir):
     model, proc = load_model(tiny_model_dir)
     rec = read_jsonl(vqa_dir / "vqa.jsonl")[0]
     b = collate([encode_sample(rec, proc, 56)], proc.tokenizer.pad_token_id)
+    b.pop("answer_mask")
     with torch.no_grad():
         loss = model(**b).loss
         logits = model(**{k: v for k, v in b.items() if k != "labels"}).logits
@@ -52,10 +54,54 @@ def test_loss_on_answer_tokens_only(tiny_model_dir, vqa_dir):
     torch.testing.assert_close(loss, ref, atol=1e-5, rtol=1e-5)
 
 
+def test_answer_mask_marks_the_answer_span(tiny_model_dir, vqa_dir):
+    _, proc = load_model(tiny_model_dir)
+    rec = [r for r in read_jsonl(vqa_dir / "vqa.jsonl") if r["task"] == "binary"][0]
+    s = encode_sample(rec, proc, 56)
+    text = proc.tokenizer.decode(s["input_ids"][s["answer_mask"]])
+    span = f"<answer> {rec['answer']} </answer>"
+    # a BPE token may straddle "</think>" and "<answer>" (e.g. "><"); it counts as an answer token
+    assert text.strip().endswith(span) and len(text.strip()) <= len(span) + 2
+    assert not (s["answer_mask"] & (s["labels"] == IGNORE)).any()
+
+
+def test_answer_weighted_loss_by_hand(tiny_model_dir, vqa_dir):
+    """Weighted loss = sum(w * CE) / sum(w), CE from log-softmax by hand, w = 5 on answer tokens, 1 elsewhere."""
+    model, proc = load_model(tiny_model_dir)
+    recs = read_jsonl(vqa_dir / "vqa.jsonl")[:2]
+    b = collate([encode_sample(r, proc, 56) for r in recs], proc.tokenizer.pad_token_id)
+    amask, labels = b.pop("answer_mask"), b.pop("labels")
+    with torch.no_grad():
+        logits = model(**b).logits
+    num = den = 0.0
+    for i in range(labels.shape[0]):
+        for t in range(labels.shape[1] - 1):
+            y = int(labels[i, t + 1])
+            if y == IGNORE:
+                continue
+            ce = -torch.log_softmax(logits[i, t].double(), -1)[y].item()
+            w = 5.0 if amask[i, t + 1] else 1.0
+            num, den = num + w * ce, den + w
+    got = weighted_lm_loss(logits, labels, amask, 5.0)
+    assert abs(got.item() - num / den) < 1e-4
+    # weight 1 is the model's own mean CE; weight 5 differs from it
+    with torch.no_grad():
+        plain = model(**b, labels=labels).loss
+    torch.testing.assert_close(weighted_lm_loss(logits, labels, amask, 1.0), plain, atol=1e-5, rtol=1e-5)
+    assert abs(got.item() - plain.item()) > 1e-4
+    # the Lightning module uses it
+    module = SFTModule(model, answer_loss_weight=5.0)
+    module.log = lambda *a, **k: None
+    with torch.no_grad():
+        step = module.training_step({**b, "labels": labels, "answer_mask": amask}, 0)
+    torch.testing.assert_close(step, got, atol=1e-5, rtol=1e-5)
+
+
 def test_few_steps_reduce_loss(tiny_model_dir, vqa_dir):
     model, proc = load_model(tiny_model_dir)
     recs = read_jsonl(vqa_dir / "vqa.jsonl")[:4]
     b = collate([encode_sample(r, proc, 56) for r in recs], proc.tokenizer.pad_token_id)
+    b.pop("answer_mask")
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(4):
