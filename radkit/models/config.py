@@ -15,7 +15,7 @@ from typing import Any
 from radkit.data.transforms import PreprocessConfig
 
 SCHEMA_VERSION = 1
-IMAGE_KINDS = ("timm", "vit3d", "monai_resnet", "open_clip")
+IMAGE_KINDS = ("timm", "vit3d", "monai_resnet", "monai_vit", "open_clip")
 TEXT_KINDS = ("hf", "open_clip")
 
 
@@ -25,8 +25,8 @@ class ImageTowerConfig:
 
     Attributes:
         kind: "timm" (2D, any timm model), "vit3d" (radkit's 3D patch ViT, CTViT-like token grid)
-            "monai_resnet" (MONAI 3D ResNet, last feature map as tokens) or "open_clip" (open_clip's
-            visual tower, random init). MONAI's 3D ViT needs einops, which is not installed: not offered.
+            "monai_resnet" (MONAI 3D ResNet, last feature map as tokens), "monai_vit" (MONAI's ViT, 2D or
+            3D, its patch tokens as the grid) or "open_clip" (open_clip's visual tower, random init).
         name: backbone name (timm model name, MONAI resnet depth such as "resnet10", open_clip
             architecture such as "ViT-B-16").
         kwargs: extra constructor arguments (e.g. img_size, depth, embed_dim).

@@ -129,6 +129,41 @@ class MonaiResNetTower(ImageTower):
         return f.flatten(2).transpose(1, 2), f.mean((2, 3, 4)), tuple(f.shape[2:])
 
 
+class MonaiViTTower(ImageTower):
+    """MONAI's ViT (``monai.networks.nets.ViT``, no classification token): the patch tokens are the grid,
+    pooled = their mean.
+
+    kwargs: MONAI ViT arguments, e.g. ``{"img_size": [96, 96, 96], "patch_size": [16, 16, 16],
+    "hidden_size": 768, "mlp_dim": 3072, "num_layers": 12, "num_heads": 12}``; ``spatial_dims`` is
+    taken from ``img_size`` (3 numbers = 3D, 2 = 2D).
+    """
+
+    def __init__(self, cfg: ImageTowerConfig):
+        super().__init__()
+        from monai.networks.nets import ViT
+
+        kw = dict(cfg.kwargs)
+        if "img_size" not in kw or "patch_size" not in kw:
+            raise ValueError("monai_vit needs kwargs img_size and patch_size, e.g. \"img_size\": [96, 96, 96], "
+                             "\"patch_size\": [16, 16, 16]")
+        if kw.get("classification"):
+            raise ValueError("monai_vit: classification=true adds a class token radkit does not use; drop it")
+        size = kw["img_size"] if isinstance(kw["img_size"], (list, tuple)) else [kw["img_size"]] * 3
+        patch = kw["patch_size"] if isinstance(kw["patch_size"], (list, tuple)) else [kw["patch_size"]] * len(size)
+        bad = [(s, p) for s, p in zip(size, patch) if s % p]
+        if len(patch) != len(size) or bad:
+            raise ValueError(f"monai_vit: img_size {list(size)} must be divisible by patch_size {list(patch)} "
+                             "axis by axis")
+        kw.update(img_size=list(size), patch_size=list(patch), spatial_dims=len(size))
+        self.vit = ViT(in_channels=cfg.in_chans, **kw)
+        self.grid = tuple(s // p for s, p in zip(size, patch))
+        self.width = int(kw.get("hidden_size", 768))
+
+    def forward(self, x):
+        tokens, _ = self.vit(x)  # (B, N, W) after MONAI's final norm; N = prod(grid)
+        return tokens, tokens.mean(1), self.grid
+
+
 class OpenClipVisualTower(ImageTower):
     """open_clip's visual tower (``name`` = an open_clip architecture, e.g. "ViT-B-16"), built with
     ``pretrained=None``: random init, weights only from ``pretrained_path``. ``kwargs`` override the
@@ -161,7 +196,7 @@ class OpenClipVisualTower(ImageTower):
         return tokens, pooled, (side, side) if side * side == tokens.shape[1] else (tokens.shape[1],)
 
 
-_KINDS = {"timm": TimmTower, "vit3d": ViT3DTower, "monai_resnet": MonaiResNetTower,
+_KINDS = {"timm": TimmTower, "vit3d": ViT3DTower, "monai_resnet": MonaiResNetTower, "monai_vit": MonaiViTTower,
           "open_clip": OpenClipVisualTower}
 
 

@@ -166,3 +166,44 @@ def test_monai_resnet_custom_shape_and_errors():
         create_image_tower(ImageTowerConfig(kind="monai_resnet", name="resnet", kwargs={"layers": [1, 1, 1, 1]}))
     with pytest.raises(ValueError, match="resnet18"):
         create_image_tower(ImageTowerConfig(kind="monai_resnet", name="densenet"))
+
+
+@pytest.mark.parametrize("size,patch", [([32, 32, 16], [8, 8, 8]), ([32, 32], [8, 8])])
+def test_monai_vit_tower_equals_monai_forward(size, patch):
+    """Tokens are MONAI ViT's own output (same weights), grid = img_size / patch_size, pooled = token mean."""
+    from monai.networks.nets import ViT
+
+    from radkit.models.config import ImageTowerConfig
+    from radkit.models.image_towers import create_image_tower
+
+    kw = {"img_size": size, "patch_size": patch, "hidden_size": 32, "mlp_dim": 64, "num_layers": 1, "num_heads": 2}
+    torch.manual_seed(0)
+    tower = create_image_tower(ImageTowerConfig(kind="monai_vit", kwargs=kw)).eval()
+    ref = ViT(in_channels=1, spatial_dims=len(size), **kw).eval()
+    ref.load_state_dict(tower.vit.state_dict())
+    x = torch.randn(2, 1, *size)
+    tokens, pooled, grid = tower(x)
+    assert grid == tuple(s // p for s, p in zip(size, patch)) and tower.width == 32
+    with torch.no_grad():
+        torch.testing.assert_close(tokens, ref(x)[0])
+    torch.testing.assert_close(pooled, tokens.mean(1))
+    bad = {**kw, "img_size": [30, 32, 16] if len(size) == 3 else [30, 32]}
+    with pytest.raises(ValueError, match="divisible"):
+        create_image_tower(ImageTowerConfig(kind="monai_vit", kwargs=bad))
+
+
+def test_model_with_monai_vit_tower_builds_and_round_trips(tmp_path, tiny_text):
+    from radkit.models import load_model
+
+    image = {"kind": "monai_vit", "name": "", "kwargs": {"img_size": [32, 32, 32], "patch_size": [16, 16, 16],
+                                                       "hidden_size": 32, "mlp_dim": 64, "num_layers": 1,
+                                                       "num_heads": 2}}
+    raw = json.loads(next(d / "radir-tiny.json" for d in resource_dirs("models")).read_text())
+    raw["modalities"]["ct"]["image"] = image  # a whole new tower (overrides would deep-merge kwargs)
+    (tmp_path / "vit-ct.json").write_text(json.dumps(raw))
+    net = create_model(tmp_path / "vit-ct.json", modality="ct", text=tiny_text).eval()
+    x = torch.randn(2, 1, 32, 32, 32)
+    back = load_model(net.save_pretrained(tmp_path / "m"))
+    with torch.no_grad():
+        torch.testing.assert_close(back.encode_image_anatomy(x, "heart"), net.encode_image_anatomy(x, "heart"),
+                                   atol=0, rtol=0)
