@@ -113,9 +113,10 @@ class DecoderConfig:
         ffn_dim: feed-forward hidden size.
         dropout: dropout in attention and FFN.
         global_residual: add the L2-normalised unconditional image embedding to the decoder output
-            before the final L2-norm (a radkit extension, off in RadIR): the conditional embedding then
-            starts from the global one and learns per-anatomy corrections, which small models trained
-            briefly need (measured in benchmarks/RESULTS.md, quality_synthetic).
+            before the final L2-norm (a radkit extension, off in RadIR), so that the conditional
+            embedding keeps the global one's content and the decoder adds per-anatomy corrections. On in
+            radir-tiny; on synthetic data it has not yet made the conditional embedding beat the global
+            one (benchmarks/RESULTS.md, quality_synthetic run 4).
     """
 
     layers: int = 4
