@@ -11,31 +11,17 @@ Its sampling cost is part of the GRPO run's compute.
 
 from __future__ import annotations
 
-from tqdm import tqdm
-
+from radkit.reasoning.infer import generate_batch
 from radkit.reasoning.outcome import outcome_score, parse_output
-from radkit.reasoning.sft import build_messages, load_image
 
 
 def sample_groups(model, processor, records: list[dict], num_generations: int, temperature: float = 1.0,
                   image_size: int = 448, max_new_tokens: int = 512, batch_prompts: int = 4,
                   progress: bool = False) -> list[list[str]]:
     """``num_generations`` sampled outputs per record (``batch_prompts`` records per `generate` call)."""
-    import torch
-
-    groups: list[list[str]] = []
-    for i in tqdm(range(0, len(records), batch_prompts), desc="sample groups", disable=not progress):
-        chunk = records[i:i + batch_prompts]
-        texts = [processor.apply_chat_template(build_messages(r), add_generation_prompt=True, tokenize=False)
-                 for r in chunk]
-        images = [load_image(p, image_size) for r in chunk for p in r.get("image_path", [])]
-        enc = processor(text=texts, images=images or None, return_tensors="pt", padding=True).to(model.device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                                 top_p=1.0, num_return_sequences=num_generations)
-        dec = processor.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        groups += [dec[j * num_generations:(j + 1) * num_generations] for j in range(len(chunk))]
-    return groups
+    flat = generate_batch(model, processor, records, image_size, max_new_tokens, batch_prompts, progress,
+                          do_sample=True, temperature=temperature, top_p=1.0, num_return_sequences=num_generations)
+    return [flat[j * num_generations:(j + 1) * num_generations] for j in range(len(records))]
 
 
 def select_mixed(model, processor, records: list[dict], num_generations: int, temperature: float = 1.0,

@@ -28,13 +28,17 @@ def generate(model, processor, record: dict, image_size: int = 448, max_new_toke
 
 
 def generate_batch(model, processor, records: list[dict], image_size: int = 448, max_new_tokens: int = 512,
-                   batch_size: int = 16, progress: bool = False) -> list[str]:
-    """Greedy raw outputs for many records, ``batch_size`` at a time (left-padded prompts).
+                   batch_size: int = 16, progress: bool = False, **sampling) -> list[str]:
+    """Raw outputs for many records, ``batch_size`` at a time (left-padded prompts).
 
-    Same outputs as `generate` per record up to padding effects on numerics.
+    Greedy by default: the same outputs as `generate` per record up to padding effects on numerics.
+    ``sampling`` replaces the greedy setting with `generate` keyword arguments (e.g. ``do_sample=True,
+    temperature=1.0, num_return_sequences=G``); with G sequences per prompt the flat result holds
+    each record's G outputs next to each other, in record order.
     """
     import torch
 
+    gen_kw = sampling or {"do_sample": False}
     outs: list[str] = []
     for i in tqdm(range(0, len(records), batch_size), desc="generate", disable=not progress):
         chunk = records[i:i + batch_size]
@@ -43,7 +47,7 @@ def generate_batch(model, processor, records: list[dict], image_size: int = 448,
         images = [load_image(p, image_size) for r in chunk for p in r.get("image_path", [])]
         enc = processor(text=texts, images=images or None, return_tensors="pt", padding=True).to(model.device)
         with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, **gen_kw)
         outs += processor.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     return outs
 
