@@ -157,7 +157,7 @@ class MonaiViTTower(ImageTower):
         kw.update(img_size=list(size), patch_size=list(patch), spatial_dims=len(size))
         self.vit = ViT(in_channels=cfg.in_chans, **kw)
         self.grid = tuple(s // p for s, p in zip(size, patch))
-        self.width = int(kw.get("hidden_size", 768))
+        self.width = int(self.vit.norm.normalized_shape[0])  # hidden_size, MONAI's default when not given
 
     def forward(self, x):
         tokens, _ = self.vit(x)  # (B, N, W) after MONAI's final norm; N = prod(grid)
