@@ -64,21 +64,16 @@ def test_truncated_slice_names_the_file(tmp_path):
         read_image(tmp_path)
 
 
-def test_slice_without_pixel_data_names_the_file(tmp_path):
+@pytest.mark.parametrize("index, attribute, message", [
+    (0, "PixelData", "the DICOM object has no pixel data"),
+    (5, "ImagePositionPatient", "lacks ImagePositionPatient"),
+])
+def test_slice_missing_an_attribute_names_the_file(tmp_path, index, attribute, message):
     paths = write_series(tmp_path, _stored(), AXIAL)
-    ds = pydicom.dcmread(paths[0])
-    del ds.PixelData
-    ds.save_as(paths[0])
-    with pytest.raises(ValueError, match=rf"{paths[0].name}: the DICOM object has no pixel data"):
-        read_image(tmp_path)
-
-
-def test_missing_geometry_names_the_file(tmp_path):
-    paths = write_series(tmp_path, _stored(), AXIAL)
-    ds = pydicom.dcmread(paths[5])
-    del ds.ImagePositionPatient
-    ds.save_as(paths[5])
-    with pytest.raises(ValueError, match=rf"{paths[5].name}: lacks ImagePositionPatient"):
+    ds = pydicom.dcmread(paths[index])
+    delattr(ds, attribute)
+    ds.save_as(paths[index])
+    with pytest.raises(ValueError, match=rf"{paths[index].name}: {message}"):
         read_image(tmp_path)
 
 
