@@ -67,3 +67,52 @@ def test_cuda_topk_split_path_few_queries(nq, k):
     s, i = ops.FlatTopK(db.cuda()).search(q.cuda(), k)
     fs, fi = ops.FlatTopK(db, backend="reference").search(q, k)
     assert torch.equal(s.cpu(), fs) and torch.equal(i.cpu(), fi)
+
+
+def _ref_topk(q, db, k, mask=None):
+    """The reference on CPU copies of the same (possibly CUDA) inputs."""
+    m = None if mask is None else mask.cpu()
+    return ops.similarity_topk(q.cpu(), db.cpu(), k, mask=m, backend="reference")
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_cuda_topk_edge_cases_match_reference():
+    g = torch.Generator().manual_seed(3)
+    db = torch.randn(50, 16, generator=g)
+    q = torch.randn(4, 16, generator=g)
+    cases = {
+        "k > N": (q, db, 64, None),
+        "all-masked rows": (q, db, 5, torch.stack([torch.zeros(50, dtype=torch.bool), torch.ones(50, dtype=torch.bool),
+                                                   torch.zeros(50, dtype=torch.bool), torch.rand(50, generator=g) > 0.5])),
+        "allowed ids": (q, db, 7, torch.tensor([3, 17, 4, 49, 0, 22])),
+        "shared (N,) mask": (q, db, 7, torch.rand(50, generator=g) > 0.5),
+        "1-D query": (q[0], db, 3, None),
+    }
+    nan_db = db.clone()
+    nan_db[5, 0], nan_db[9, 3], nan_db[11, 2] = float("nan"), float("inf"), float("-inf")
+    cases["nan/inf database"] = (q, nan_db, 10, None)
+    for name, (qq, dd, k, m) in cases.items():
+        s, i = ops.similarity_topk(qq.cuda(), dd.cuda(), k, mask=None if m is None else m.cuda(), backend="cuda")
+        rs, ri = _ref_topk(qq, dd, k, m)
+        torch.testing.assert_close(s.cpu(), rs, atol=1e-4, rtol=0, equal_nan=True, msg=name)
+        assert torch.equal(i.cpu(), ri), name
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_cuda_ct_preprocess_full_size_batched_and_zscore():
+    # the benchmark's shape (512x512x200 -> 240x240x96), batched, through the public op
+    g = torch.Generator().manual_seed(1)
+    v = torch.randint(-1024, 2000, (2, 512, 512, 200), dtype=torch.int16, generator=g)
+    kw = dict(affine=np.diag([0.7, 0.7, 2.5, 1.0]), target_spacing=(1.5, 1.5, 3.0), out_shape=(240, 240, 96))
+    got = ops.ct_preprocess(v.cuda(), slope=1.0, intercept=-24.0, **kw, backend="cuda")
+    ref = ct_preprocess_ref(v, slope=1.0, intercept=-24.0, **kw)
+    assert got.shape == (2, 240, 240, 96) and got.device.type == "cuda"
+    torch.testing.assert_close(got.cpu(), ref, atol=1e-5, rtol=0)
+    z = ops.ct_preprocess(v[0].cuda(), **kw, mode="zscore", backend="cuda")
+    torch.testing.assert_close(z.cpu(), ct_preprocess_ref(v[0], **kw, mode="zscore"), atol=1e-4, rtol=0)
+    # the CUDA result equals the compiled CPU build's too (same core header)
+    if not build.toolchain_reasons("cpu"):
+        cpu = ops.ct_preprocess(v[0], slope=1.0, intercept=-24.0, **kw, backend="cpu")
+        torch.testing.assert_close(got[0].cpu(), cpu, atol=1e-6, rtol=0)
