@@ -61,6 +61,7 @@ class Config:
     grpo_temperature: float = 0.7  # at 1.0 samples are ~20% malformed and GRPO lowered greedy accuracy (measured)
     grpo_prompts: int = 2          # prompts per GRPO step (x num_generations completions)
     grpo_iterations: int = 1       # optimizer passes per generated batch (PPO epochs)
+    grpo_scale_rewards: str = "group"  # advantage scaling: group std (GRPO), batch std, none (Dr. GRPO)
     grpo_select_pool: int = 96     # train GRPO only on prompts whose SFT group has mixed outcomes (0: all);
     # without it 50-83% of groups at temperature 0.7 had zero reward variance (no gradient)
     reward_weights: tuple[float, ...] = (0.1, 1.0, 0.1)  # format, outcome, process: outcome dominant
@@ -116,15 +117,20 @@ def evaluate(model_dir: Path, records: list[dict], cfg: Config) -> dict:
     preds = generate_batch(model, proc, records, cfg.image_size, cfg.max_new_tokens, batch_size=16)
     rows = add_chance(score_records([{**r, "pred": p} for r, p in zip(records, preds)], OfflineJudge()), records)
     correct = [outcome_score(parse_output(p).usable_answer, r) for r, p in zip(records, preds)]
-    return {"tasks": rows, "correct": correct, "examples": preds[:3]}
+    # Share of "A" (= "Yes" in binary option items): a drift here is a bias shift, not image reading.
+    share_a = _mean([float((parse_output(p).usable_answer or "").strip().upper().startswith("A")) for p in preds])
+    return {"tasks": rows, "correct": correct, "examples": preds[:3], "share_a": share_a}
 
 
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def run(cfg: Config, work: Path, log=print) -> dict:
-    """The whole benchmark; returns {"config", "models": {name: evaluate(...)}, "seconds", "compute", ...}."""
+def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
+    """The whole benchmark; returns {"config", "models": {name: evaluate(...)}, "seconds", "compute", ...}.
+
+    ``reuse_sft``: use the SFT model already in ``work/sft`` (from a run with the same settings).
+    """
     import torch
 
     from radkit.reasoning.grpo import train_grpo
@@ -143,7 +149,11 @@ def run(cfg: Config, work: Path, log=print) -> dict:
                   devices=1, seed=cfg.seed, log_every=10 ** 6, warmup_ratio=0.05,
                   answer_loss_weight=cfg.answer_loss_weight)
     t = time.perf_counter()
-    sft = train_sft(str(tiny), str(vqa), str(work / "sft"), max_steps=cfg.sft_steps, **sft_kw)
+    sft = work / "sft"
+    if reuse_sft and (sft / "train_state.json").exists():  # the SFT stage is deterministic on CPU (measured)
+        log(f"sft: reusing {sft}")
+    else:
+        sft = train_sft(str(tiny), str(vqa), str(sft), max_steps=cfg.sft_steps, **sft_kw)
     secs["sft"] = time.perf_counter() - t
     log(f"sft: {cfg.sft_steps} steps in {secs['sft']:.0f}s")
     models = {"sft": evaluate(sft, held, cfg)}
@@ -156,7 +166,8 @@ def run(cfg: Config, work: Path, log=print) -> dict:
                           grad_accum=1, max_completion_length=cfg.max_new_tokens, max_steps=cfg.extra_steps,
                           temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights),
                           entropy_coef=0.0, num_iterations=cfg.grpo_iterations,
-                          select_pool=cfg.grpo_select_pool, image_size=cfg.image_size, use_cpu=True, bf16=False,
+                          select_pool=cfg.grpo_select_pool, scale_rewards=cfg.grpo_scale_rewards,
+                          image_size=cfg.image_size, use_cpu=True, bf16=False,
                           gradient_checkpointing=False, logging_steps=max(1, cfg.extra_steps // 5), seed=seed,
                           epochs=1000)
         secs[f"grpo{k}"] = time.perf_counter() - t
@@ -269,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (~50 s; no quality claim)")
     ap.add_argument("--json", help="write the full result here")
     ap.add_argument("--workdir", help="keep intermediate files here (default: a temporary folder)")
+    ap.add_argument("--reuse-sft", action="store_true",
+                    help="with --workdir: reuse WORKDIR/sft from an earlier run of the same settings")
     for f, v in asdict(Config()).items():
         if not isinstance(v, tuple):
             ap.add_argument("--" + f.replace("_", "-"), type=type(v), default=None)
@@ -291,10 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
-        result = run(cfg, work, log=lambda m: print(m, file=sys.stderr, flush=True))
+        result = run(cfg, work, log=lambda m: print(m, file=sys.stderr, flush=True), reuse_sft=args.reuse_sft)
     result["verdict"] = verdict(result)
     result["total_seconds"] = time.perf_counter() - t0
     print(table(result))
+    print("share of 'A' answers:", json.dumps({k: round(v["share_a"], 3) for k, v in result["models"].items()}))
     print("equal extra compute:", json.dumps(result["compute"]))
     print("grpo rewards (per logging step):", json.dumps(result["grpo_rewards"]))
     print("verdict:", json.dumps(result["verdict"]))

@@ -45,7 +45,7 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
                image_size: int = 448, split: str = "train", bf16: bool = True, gradient_checkpointing: bool = True,
                use_vllm: bool = False, lora: bool = False, use_cpu: bool = False, seed: int = 0,
                logging_steps: int = 10, save_steps: int = 40, max_samples: int | None = None,
-               num_iterations: int = 1, select_pool: int = 0) -> Path:
+               num_iterations: int = 1, select_pool: int = 0, scale_rewards: str = "group") -> Path:
     """Run GRPO (TRL) from a local SFT model on VQA records; saves the policy to ``out_dir``.
 
     Args:
@@ -63,6 +63,9 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         select_pool: if > 0, sample a group for this many (shuffled) training prompts with the
             starting policy and train only on those with mixed outcomes
             (`radkit.reasoning.grpo_select.select_mixed`); 0 = all prompts (§4.4).
+        scale_rewards: advantage = (r - group mean) / group std ("group", GRPO and §4.4), / batch std
+            ("batch"), or unscaled ("none", Dr. GRPO): with "group" a group whose completions differ
+            only in a low-weight reward (e.g. 0.1 x format) gets advantages of unit size all the same.
 
     Returns:
         ``out_dir``.
@@ -78,6 +81,8 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
     from radkit.reasoning.rewards import make_rewards
     from radkit.reasoning.tiny import load_model
 
+    if scale_rewards not in ("group", "batch", "none"):
+        raise ValueError(f"scale_rewards={scale_rewards!r}; valid: group, batch, none")
     if not model or not vqa:
         raise ValueError("train_grpo needs model (the SFT model folder, --model DIR) and vqa (--vqa FILE.jsonl)")
     recs = [r for r in read_jsonl(vqa) if r.get("split", split) == split][:max_samples]
@@ -111,7 +116,7 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         max_steps=max_steps, bf16=bf16 and not use_cpu, gradient_checkpointing=gradient_checkpointing,
         use_vllm=use_vllm, use_cpu=use_cpu, seed=seed, logging_steps=logging_steps, save_steps=save_steps,
         reward_weights=reward_weights, report_to="none", lr_scheduler_type="constant", warmup_steps=0,
-        save_strategy="no", disable_tqdm=False, num_iterations=num_iterations,
+        save_strategy="no", disable_tqdm=False, num_iterations=num_iterations, scale_rewards=scale_rewards,
     )
     trainer = GRPOTrainer(model=net, reward_funcs=funcs, args=args, train_dataset=to_dataset(recs, image_size),
                           processing_class=proc, peft_config=peft_config)
