@@ -51,7 +51,8 @@ def _record_of(row, vqa_dir):
     from radkit.reasoning.vqa import read_jsonl
 
     hits = [r for r in read_jsonl(vqa_dir / "vqa.jsonl") if r["question"] == _question(row)
-            and (r.get("process") or "") == row["process"] and (r.get("original_report") or "") == row["original_report"]]
+            and (r.get("process") or "") == row["process"]
+            and (r.get("original_report") or "") == row["original_report"]]
     assert hits, "a GRPO row matches no VQA record"
     return hits[0]
 
