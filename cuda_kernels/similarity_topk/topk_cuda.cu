@@ -53,15 +53,20 @@ __device__ __forceinline__ void topk_set_threshold(const float* s, const int32_t
   sh->thr_i = own ? id[k - 1] : fi;
 }
 
-// Sort the appended entries into the list (block-uniform call).
+// Sort the appended entries into the list (block-uniform call). Only the first
+// n = next power of two >= K + pending entries are sorted (the list [0, K) plus the appended ones,
+// padded), not the whole buffer: most flushes after the threshold has settled are small.
 __device__ void topk_flush(float* s, int32_t* id, int k, int K, int L, int pending, float fs, int32_t fi,
                            TopkShared* sh) {
-  for (int t = K + pending + threadIdx.x; t < L; t += blockDim.x) {
+  int n = 2;
+  while (n < K + pending) n <<= 1;
+  if (n > L) n = L;  // K + pending <= L always (callers keep pending <= L - K)
+  for (int t = K + pending + threadIdx.x; t < n; t += blockDim.x) {
     s[t] = -CUDART_INF_F;
     id[t] = -1;
   }
   __syncthreads();
-  topk_bitonic_sort(s, id, L);
+  topk_bitonic_sort(s, id, n);
   if (threadIdx.x == 0) {
     sh->count = 0;
     topk_set_threshold(s, id, k, fs, fi, sh);
@@ -69,12 +74,22 @@ __device__ void topk_flush(float* s, int32_t* id, int k, int K, int L, int pendi
   __syncthreads();
 }
 
+// Candidates per thread and step: up to 4 independent loads in flight per thread (the scan is
+// latency-bound with one), as long as one step's worth of takes fits the append buffer.
+__device__ __forceinline__ int topk_step_width(int cap) {
+  const int t = blockDim.x;
+  return 4 * t <= cap ? 4 : (2 * t <= cap ? 2 : 1);
+}
+
 // Merge candidates [0, n) into the shared list s/id[0, K) (best first; [K, L) is the append buffer).
 // Candidate j is element e = j of row/ids, or with kSeg the j % seg-th entry of segment j / seg
 // (e = (j / seg) * seg_stride + j % seg: the first k entries of each partial list). ids: explicit
-// candidate ids (-1 = padding, skipped) or nullptr for base + e. One candidate per thread and step;
-// the buffer is sorted in only when the next step could overflow it, so once the threshold has
-// settled a step costs one read and one barrier.
+// candidate ids (-1 = padding, skipped) or nullptr for base + e.
+// A step reads V candidates per thread (coalesced: candidate c0 + u * blockDim + tid); takes are
+// appended behind the list and sorted in (flush) when the next step could overflow the buffer or
+// once 256 are pending, which keeps the threshold tight. While the list still holds padding
+// (threshold = -inf padding) steps read one candidate per thread so the first flush stays small.
+// Once the threshold has settled a step costs V reads and one barrier.
 // Precondition: list loaded, sh->count == 0, threshold set, block synchronised.
 template <bool kSeg>
 __device__ void topk_scan(const float* __restrict__ row, const int32_t* __restrict__ ids, int64_t n,
@@ -82,28 +97,48 @@ __device__ void topk_scan(const float* __restrict__ row, const int32_t* __restri
                           int K, float fs, int32_t fi, TopkShared* sh, int seg = 1, int seg_stride = 1) {
   const int L = topk_list_len(K);
   const int cap = L - K;
+  const int vmax = topk_step_width(cap);
+  const int soft = K > 256 ? K : 256;
   int pending = 0;  // block-uniform copy of sh->count
-  for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) {
-    const int64_t j = c0 + threadIdx.x;
-    bool take = false;
-    float v = 0.f;
-    int32_t idx = -1;
-    if (j < n) {
-      const int64_t e = kSeg ? (j / seg) * seg_stride + j % seg : j;
-      v = row[e];
-      idx = ids ? ids[e] : static_cast<int32_t>(base + e);
+  for (int64_t c0 = 0; c0 < n;) {
+    const float ts = sh->thr_s;  // block-uniform: only flushes (behind barriers) change it
+    const int32_t ti = sh->thr_i;
+    const int V = (ti < 0 && ts == -CUDART_INF_F) ? 1 : vmax;
+    float v[4];
+    int32_t idx[4];
+    bool take[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      take[u] = false;
+      idx[u] = -1;
+      v[u] = 0.f;
+      const int64_t j = c0 + (int64_t)u * blockDim.x + threadIdx.x;
+      if (u < V && j < n) {
+        const int64_t e = kSeg ? (j / seg) * seg_stride + j % seg : j;
+        v[u] = row[e];
+        idx[u] = ids ? ids[e] : static_cast<int32_t>(base + e);
+        take[u] = !(mrow && !mrow[e]);
+      }
+    }
+    bool any = false;
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
       // NaN never enters; masked and padding entries neither
-      take = v == v && idx >= 0 && !(mrow && !mrow[e]) && topk_better(v, idx, sh->thr_s, sh->thr_i);
+      if (take[u] && v[u] == v[u] && idx[u] >= 0 && topk_better(v[u], idx[u], ts, ti)) {
+        const int pos = atomicAdd(&sh->count, 1);  // pending + this step's takes <= cap
+        s[K + pos] = v[u];
+        id[K + pos] = idx[u];
+        any = true;
+      }
     }
-    if (take) {
-      const int pos = atomicAdd(&sh->count, 1);  // pending + this step's takes <= cap
-      s[K + pos] = v;
-      id[K + pos] = idx;
-    }
-    pending += __syncthreads_count(take);
-    if (pending > cap - (int)blockDim.x) {  // the next step might not fit
-      topk_flush(s, id, k, K, L, pending, fs, fi, sh);
-      pending = 0;
+    c0 += (int64_t)V * blockDim.x;
+    if (__syncthreads_or(any)) {
+      pending = sh->count;
+      __syncthreads();  // everyone has read the count before the next step appends
+      if (pending >= soft || pending > cap - vmax * (int)blockDim.x) {
+        topk_flush(s, id, k, K, L, pending, fs, fi, sh);
+        pending = 0;
+      }
     }
   }
   if (pending > 0) topk_flush(s, id, k, K, L, pending, fs, fi, sh);
@@ -181,15 +216,15 @@ __global__ void topk_combine_kernel(const float* __restrict__ part_s, const int3
   topk_store(s, id, run_s + q * K, run_i + q * K, K);
 }
 
-// Blocks per query for a tile of T scores: enough blocks to fill every SM about twice, each slice
-// at least max(4K, 2048) scores long (so the combine step stays small), at most 256.
+// Blocks per query for a tile of T scores: enough blocks to fill every SM about four times, each
+// slice at least max(4K, 2048) scores long (so the combine step stays small), at most 256.
 int topk_split_count(int64_t Q, int64_t T, int K) {
   int dev = 0, sms = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1) {
     sms = 1;
   }
-  int64_t s = (2 * static_cast<int64_t>(sms) + Q - 1) / (Q > 0 ? Q : 1);
+  int64_t s = (4 * static_cast<int64_t>(sms) + Q - 1) / (Q > 0 ? Q : 1);
   const int64_t by_size = T / (K >= 512 ? 4 * static_cast<int64_t>(K) : 2048);
   if (s > by_size) s = by_size;
   if (s > 256) s = 256;
