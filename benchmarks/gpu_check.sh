@@ -30,9 +30,23 @@ print('cpu build s', round(build.build('cpu'), 1))"
   step "pytest -m gpu"
   timeout "${TEST_S:-150}" python3 -m pytest -p no:cacheprovider -q -rs -m gpu \
     tests/ops tests/retrieval/test_flat_radkit.py tests/retrieval/test_index.py
+  if [ "${TUNE:-1}" = 1 ]; then
+    step tune
+    timeout "${TUNE_S:-120}" python3 benchmarks/tune_ops_gpu.py --env-out "$OUT/best_env.sh" \
+      && . "$OUT/best_env.sh" && echo "bench_ops runs with: $(tr '\n' ' ' < "$OUT/best_env.sh")"
+  fi
   step bench_ops
   timeout "${BENCH_S:-170}" python3 benchmarks/bench_ops.py --gpu-only --n 1000000 --flat-n 1000000 --repeat 5
-  step profile
-  timeout "${PROF_S:-60}" python3 benchmarks/profile_ops_gpu.py
+  if [ "${PROFILE:-0}" = 1 ]; then
+    step profile
+    timeout "${PROF_S:-60}" python3 benchmarks/profile_ops_gpu.py
+  fi
+  if [ "${NCU:-1}" = 1 ] && command -v ncu >/dev/null; then
+    step "ncu topk_partial_kernel (Q=16)"
+    timeout "${NCU_S:-60}" ncu --clock-control none -k regex:topk_partial -c 1 --section SpeedOfLight \
+      --section WarpStateStats --section Occupancy python3 -c "import torch, radkit.ops as ops
+db = torch.randn(1000000, 512, device='cuda').to(torch.bfloat16); q = torch.randn(16, 512, device='cuda').to(torch.bfloat16)
+ops.similarity_topk(q, db, 10, backend='cuda'); torch.cuda.synchronize()"
+  fi
   step done
 } 2>&1 | tee "$OUT/gpu_check.log"

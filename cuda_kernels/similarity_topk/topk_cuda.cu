@@ -10,6 +10,7 @@
 // block per query merges the S partial lists into the running list.
 #include <cuda_runtime.h>
 #include <math_constants.h>
+#include <cstdlib>
 #include "topk_core.h"
 
 namespace radkit {
@@ -35,6 +36,20 @@ __device__ void topk_bitonic_sort(float* s, int32_t* id, int n) {
   }
 }
 
+// Scan tuning (defaults picked on an H200 from benchmarks/tune_ops_gpu.py; RADKIT_TOPK_SOFT,
+// RADKIT_TOPK_VMAX and RADKIT_TOPK_SPLIT override them for tuning runs).
+struct TopkTune {
+  int soft;   // flush once this many takes are pending (at least K)
+  int vmax;   // candidates per thread and step, 1..8
+};
+
+static int topk_env_int(const char* name, int dflt, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == 0) return dflt;
+  const int x = std::atoi(v);
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
 struct TopkShared {
   int count;  // entries in the append buffer
   float thr_s;
@@ -53,15 +68,20 @@ __device__ __forceinline__ void topk_set_threshold(const float* s, const int32_t
   sh->thr_i = own ? id[k - 1] : fi;
 }
 
-// Sort the appended entries into the list (block-uniform call).
+// Sort the appended entries into the list (block-uniform call). Only the first
+// n = next power of two >= K + pending entries are sorted (the list [0, K) plus the appended ones,
+// padded), not the whole buffer: most flushes after the threshold has settled are small.
 __device__ void topk_flush(float* s, int32_t* id, int k, int K, int L, int pending, float fs, int32_t fi,
                            TopkShared* sh) {
-  for (int t = K + pending + threadIdx.x; t < L; t += blockDim.x) {
+  int n = 2;
+  while (n < K + pending) n <<= 1;
+  if (n > L) n = L;  // K + pending <= L always (callers keep pending <= L - K)
+  for (int t = K + pending + threadIdx.x; t < n; t += blockDim.x) {
     s[t] = -CUDART_INF_F;
     id[t] = -1;
   }
   __syncthreads();
-  topk_bitonic_sort(s, id, L);
+  topk_bitonic_sort(s, id, n);
   if (threadIdx.x == 0) {
     sh->count = 0;
     topk_set_threshold(s, id, k, fs, fi, sh);
@@ -72,38 +92,68 @@ __device__ void topk_flush(float* s, int32_t* id, int k, int K, int L, int pendi
 // Merge candidates [0, n) into the shared list s/id[0, K) (best first; [K, L) is the append buffer).
 // Candidate j is element e = j of row/ids, or with kSeg the j % seg-th entry of segment j / seg
 // (e = (j / seg) * seg_stride + j % seg: the first k entries of each partial list). ids: explicit
-// candidate ids (-1 = padding, skipped) or nullptr for base + e. One candidate per thread and step;
-// the buffer is sorted in only when the next step could overflow it, so once the threshold has
-// settled a step costs one read and one barrier.
+// candidate ids (-1 = padding, skipped) or nullptr for base + e.
+// A step reads V candidates per thread (coalesced: candidate c0 + u * blockDim + tid), V up to 8
+// independent loads in flight (the scan is latency-bound with one), and no more than the free
+// buffer can take if every one of them were a take. Takes are appended behind the list and
+// sorted in (flush) once 256 (or K) are pending, which keeps the threshold tight, or when fewer
+// than 4 (or cap / blockDim) candidates per thread would fit. While the list still holds padding
+// (threshold = -inf padding) steps read one candidate per thread so the first flush stays small.
+// Once the threshold has settled a step costs V reads and one barrier.
 // Precondition: list loaded, sh->count == 0, threshold set, block synchronised.
 template <bool kSeg>
 __device__ void topk_scan(const float* __restrict__ row, const int32_t* __restrict__ ids, int64_t n,
                           int64_t base, const bool* __restrict__ mrow, float* s, int32_t* id, int k,
-                          int K, float fs, int32_t fi, TopkShared* sh, int seg = 1, int seg_stride = 1) {
+                          int K, float fs, int32_t fi, TopkShared* sh, TopkTune tune, int seg = 1,
+                          int seg_stride = 1) {
+  constexpr int kMaxV = 8;
   const int L = topk_list_len(K);
-  const int cap = L - K;
+  const int cap = L - K;  // >= blockDim for every K (see topk_merge_cuda's thread count)
+  const int bd = blockDim.x;
+  const int min_free = (cap / bd < 4 ? cap / bd : 4) * bd;
+  const int soft = K > tune.soft ? K : tune.soft;
+  const int vmax = tune.vmax < kMaxV ? tune.vmax : kMaxV;
   int pending = 0;  // block-uniform copy of sh->count
-  for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) {
-    const int64_t j = c0 + threadIdx.x;
-    bool take = false;
-    float v = 0.f;
-    int32_t idx = -1;
-    if (j < n) {
-      const int64_t e = kSeg ? (j / seg) * seg_stride + j % seg : j;
-      v = row[e];
-      idx = ids ? ids[e] : static_cast<int32_t>(base + e);
+  for (int64_t c0 = 0; c0 < n;) {
+    const float ts = sh->thr_s;  // block-uniform: only flushes (behind barriers) change it
+    const int32_t ti = sh->thr_i;
+    int V = (cap - pending) / bd;
+    V = (ti < 0 && ts == -CUDART_INF_F) ? 1 : (V < vmax ? V : vmax);
+    float v[kMaxV];
+    int32_t idx[kMaxV];
+    bool ok[kMaxV];
+#pragma unroll
+    for (int u = 0; u < kMaxV; ++u) {
+      ok[u] = false;
+      idx[u] = -1;
+      v[u] = 0.f;
+      const int64_t j = c0 + (int64_t)u * bd + threadIdx.x;
+      if (u < V && j < n) {
+        const int64_t e = kSeg ? (j / seg) * seg_stride + j % seg : j;
+        v[u] = row[e];
+        idx[u] = ids ? ids[e] : static_cast<int32_t>(base + e);
+        ok[u] = !(mrow && !mrow[e]);
+      }
+    }
+    bool any = false;
+#pragma unroll
+    for (int u = 0; u < kMaxV; ++u) {
       // NaN never enters; masked and padding entries neither
-      take = v == v && idx >= 0 && !(mrow && !mrow[e]) && topk_better(v, idx, sh->thr_s, sh->thr_i);
+      if (ok[u] && v[u] == v[u] && idx[u] >= 0 && topk_better(v[u], idx[u], ts, ti)) {
+        const int pos = atomicAdd(&sh->count, 1);  // pending + V * blockDim <= cap
+        s[K + pos] = v[u];
+        id[K + pos] = idx[u];
+        any = true;
+      }
     }
-    if (take) {
-      const int pos = atomicAdd(&sh->count, 1);  // pending + this step's takes <= cap
-      s[K + pos] = v;
-      id[K + pos] = idx;
-    }
-    pending += __syncthreads_count(take);
-    if (pending > cap - (int)blockDim.x) {  // the next step might not fit
-      topk_flush(s, id, k, K, L, pending, fs, fi, sh);
-      pending = 0;
+    c0 += (int64_t)V * bd;
+    if (__syncthreads_or(any)) {
+      pending = sh->count;
+      __syncthreads();  // everyone has read the count before the next step appends
+      if (pending >= soft || cap - pending < min_free) {
+        topk_flush(s, id, k, K, L, pending, fs, fi, sh);
+        pending = 0;
+      }
     }
   }
   if (pending > 0) topk_flush(s, id, k, K, L, pending, fs, fi, sh);
@@ -134,7 +184,7 @@ __device__ void topk_store(const float* s, const int32_t* id, float* dst_s, int3
 __global__ void topk_merge_kernel(const float* __restrict__ scores, int64_t T, int64_t ld,
                                   int64_t base, const bool* __restrict__ mask,
                                   int64_t mask_qstride, float* run_s, int32_t* run_i,
-                                  int k, int K) {
+                                  int k, int K, TopkTune tune) {
   extern __shared__ unsigned char smem_raw[];
   float* s = reinterpret_cast<float*>(smem_raw);
   int32_t* id = reinterpret_cast<int32_t*>(s + topk_list_len(K));
@@ -142,7 +192,7 @@ __global__ void topk_merge_kernel(const float* __restrict__ scores, int64_t T, i
   const int64_t q = blockIdx.x;
   const bool* mrow = mask ? mask + q * mask_qstride + base : nullptr;
   topk_begin(run_s + q * K, run_i + q * K, s, id, k, K, -CUDART_INF_F, -1, &sh);
-  topk_scan<false>(scores + q * ld, nullptr, T, base, mrow, s, id, k, K, -CUDART_INF_F, -1, &sh);
+  topk_scan<false>(scores + q * ld, nullptr, T, base, mrow, s, id, k, K, -CUDART_INF_F, -1, &sh, tune);
   topk_store(s, id, run_s + q * K, run_i + q * K, K);
 }
 
@@ -150,7 +200,8 @@ __global__ void topk_merge_kernel(const float* __restrict__ scores, int64_t T, i
 __global__ void topk_partial_kernel(const float* __restrict__ scores, int64_t T, int64_t ld,
                                     int64_t base, const bool* __restrict__ mask,
                                     int64_t mask_qstride, const float* run_s, const int32_t* run_i,
-                                    int k, int K, int64_t chunk, float* part_s, int32_t* part_i) {
+                                    int k, int K, int64_t chunk, float* part_s, int32_t* part_i,
+                                    TopkTune tune) {
   extern __shared__ unsigned char smem_raw[];
   float* s = reinterpret_cast<float*>(smem_raw);
   int32_t* id = reinterpret_cast<int32_t*>(s + topk_list_len(K));
@@ -162,13 +213,13 @@ __global__ void topk_partial_kernel(const float* __restrict__ scores, int64_t T,
   const int32_t fi = run_i[q * K + k - 1];
   const bool* mrow = mask ? mask + q * mask_qstride + base + j0 : nullptr;
   topk_begin(nullptr, nullptr, s, id, k, K, fs, fi, &sh);
-  topk_scan<false>(scores + q * ld + j0, nullptr, n, base + j0, mrow, s, id, k, K, fs, fi, &sh);
+  topk_scan<false>(scores + q * ld + j0, nullptr, n, base + j0, mrow, s, id, k, K, fs, fi, &sh, tune);
   topk_store(s, id, part_s + (q * S + b) * K, part_i + (q * S + b) * K, K);
 }
 
 // One block per query: the S partial lists (S * K entries with ids) into the running list.
 __global__ void topk_combine_kernel(const float* __restrict__ part_s, const int32_t* __restrict__ part_i,
-                                    int S, float* run_s, int32_t* run_i, int k, int K) {
+                                    int S, float* run_s, int32_t* run_i, int k, int K, TopkTune tune) {
   extern __shared__ unsigned char smem_raw[];
   float* s = reinterpret_cast<float*>(smem_raw);
   int32_t* id = reinterpret_cast<int32_t*>(s + topk_list_len(K));
@@ -177,19 +228,21 @@ __global__ void topk_combine_kernel(const float* __restrict__ part_s, const int3
   topk_begin(run_s + q * K, run_i + q * K, s, id, k, K, -CUDART_INF_F, -1, &sh);
   // only the first k of each partial list can reach the top k
   topk_scan<true>(part_s + q * stride, part_i + q * stride, static_cast<int64_t>(S) * k, 0, nullptr, s, id,
-                  k, K, -CUDART_INF_F, -1, &sh, k, K);
+                  k, K, -CUDART_INF_F, -1, &sh, tune, k, K);
   topk_store(s, id, run_s + q * K, run_i + q * K, K);
 }
 
-// Blocks per query for a tile of T scores: enough blocks to fill every SM about twice, each slice
-// at least max(4K, 2048) scores long (so the combine step stays small), at most 256.
+// Blocks per query for a tile of T scores: enough blocks to fill every SM about four times
+// (RADKIT_TOPK_SPLIT overrides the 4), each
+// slice at least max(4K, 2048) scores long (so the combine step stays small), at most 256.
 int topk_split_count(int64_t Q, int64_t T, int K) {
   int dev = 0, sms = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1) {
     sms = 1;
   }
-  int64_t s = (2 * static_cast<int64_t>(sms) + Q - 1) / (Q > 0 ? Q : 1);
+  const int64_t waves = topk_env_int("RADKIT_TOPK_SPLIT", 4, 1, 64);
+  int64_t s = (waves * static_cast<int64_t>(sms) + Q - 1) / (Q > 0 ? Q : 1);
   const int64_t by_size = T / (K >= 512 ? 4 * static_cast<int64_t>(K) : 2048);
   if (s > by_size) s = by_size;
   if (s > 256) s = 256;
@@ -205,12 +258,13 @@ cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t l
   if (Q == 0 || T == 0) return cudaSuccess;
   const size_t smem = static_cast<size_t>(topk_list_len(K)) * (sizeof(float) + sizeof(int32_t));
   const int threads = K >= 1024 ? 1024 : (K < 256 ? 256 : K);
+  const TopkTune tune{topk_env_int("RADKIT_TOPK_SOFT", 256, 1, 1 << 20), topk_env_int("RADKIT_TOPK_VMAX", 8, 1, 8)};
   cudaError_t err;
   if (S <= 1) {
     err = cudaFuncSetAttribute(topk_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (err != cudaSuccess) return err;
     topk_merge_kernel<<<(unsigned)Q, threads, smem, stream>>>(scores, T, ld, base, mask, mask_qstride,
-                                                              run_s, run_i, k, K);
+                                                              run_s, run_i, k, K, tune);
     return cudaGetLastError();
   }
   err = cudaFuncSetAttribute(topk_partial_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -219,10 +273,10 @@ cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t l
   if (err != cudaSuccess) return err;
   const int64_t chunk = (T + S - 1) / S;
   topk_partial_kernel<<<dim3((unsigned)S, (unsigned)Q), threads, smem, stream>>>(
-      scores, T, ld, base, mask, mask_qstride, run_s, run_i, k, K, chunk, part_s, part_i);
+      scores, T, ld, base, mask, mask_qstride, run_s, run_i, k, K, chunk, part_s, part_i, tune);
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  topk_combine_kernel<<<(unsigned)Q, threads, smem, stream>>>(part_s, part_i, S, run_s, run_i, k, K);
+  topk_combine_kernel<<<(unsigned)Q, threads, smem, stream>>>(part_s, part_i, S, run_s, run_i, k, K, tune);
   return cudaGetLastError();
 }
 

@@ -96,8 +96,12 @@ def format_table(result: dict) -> str:
             lines.append("    malformed outputs (counted wrong): " + ", ".join(f"{k} {v}" for k, v in row["problems"].items()))
         if row.get("unknown_task"):
             lines.append(f"    {row['unknown_task']} record(s) with an unknown task type: kept apart, not in MACRO")
+        if row.get("no_judgment"):
+            lines.append(f"    {row['no_judgment']} record(s) carry no recorded judge outputs (an accuracy_res "
+                         "file?): accuracy only; score the reasoning_res file for R_c/R_f/R_e")
         if row.get("dropped"):
-            lines.append(f"    {row['dropped']} sample(s) unjudged (judge failed), left out of R_c/R_f/R_e"
+            lines.append(f"    {row['dropped']} sample(s) unjudged (judge failed or its recorded output is "
+                         "malformed), left out of R_c/R_f/R_e"
                          + (f"; first error: {row['judge_errors'][0]}" if row.get("judge_errors") else ""))
         for comp, a in (row.get("agreement") or {}).items():
             lines.append(f"    offline vs recorded {comp}: pearson {a['pearson']:.3f}  mean diff {a['mean_diff']:+.3f}"

@@ -123,8 +123,16 @@ class OfflineJudge:
 class RecordedJudge:
     """Reads the judge outputs recorded in a released ``*_evaluation_res.json`` record (§3.1 fields).
 
-    Returns None (sample dropped) when a field is missing or malformed, as the release does.
+    Returns None (sample dropped from all components, SPEC §3.1) when a field is missing or
+    malformed, e.g. the release's ``"efficiency": {"reason_steps": "Error", ...}`` stubs.
     """
+
+    FIELDS = ("gt_key_finding", "pred_key_finding", "recall_res", "precision_res", "efficiency")
+
+    @classmethod
+    def has_outputs(cls, record: dict) -> bool:
+        """Whether ``record`` carries any recorded judge field (``accuracy_res`` files carry none)."""
+        return any(f in record for f in cls.FIELDS)
 
     def judge(self, pred: str, chain: Any, report: str, reference: list[Observation] | None = None,
               record: dict | None = None) -> JudgeResult | None:

@@ -63,7 +63,8 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
 
     Returns:
         ``{group: {n, accuracy, malformed, problems, judged, dropped, judge_errors, R_c, R_f, R_e,
-        RadRScore[, unknown_task][, agreement]}}``. Every record counts in ``accuracy``: an
+        RadRScore[, no_judgment][, unknown_task][, agreement]}}``. ``no_judgment``: records
+        without recorded judge fields under `RecordedJudge` (not judged, not "dropped"). Every record counts in ``accuracy``: an
         output without exactly one non-empty ``<answer>`` scores 0; ``problems`` counts each
         kind of malformed output. A judge that returns None or raises drops that sample
         from the components only (``dropped``; first messages in ``judge_errors``). Records
@@ -76,7 +77,7 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
         groups.setdefault(task_of(r, group), []).append(r)
     out = {}
     for name, recs in groups.items():
-        acc, malformed, comps, pairs, dropped, no_chain = [], 0, [], [], 0, 0
+        acc, malformed, comps, pairs, dropped, no_chain, no_judgment = [], 0, [], [], 0, 0, 0
         problems: dict[str, int] = {}
         errors: list[str] = []
         for r in tqdm(recs, desc=f"score {name}", disable=not progress):
@@ -87,7 +88,11 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
             acc.append(outcome_score(parsed.usable_answer, _item_for_outcome(r, name)))
             if judge is None:
                 continue
-            if not has_chain(r) and not isinstance(judge, RecordedJudge):
+            if isinstance(judge, RecordedJudge):
+                if not RecordedJudge.has_outputs(r):  # e.g. an accuracy_res file: nothing to read
+                    no_judgment += 1
+                    continue
+            elif not has_chain(r):
                 no_chain += 1
                 continue
             try:
@@ -111,6 +116,8 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
             row["unknown_task"] = unknown
         if judge is not None:
             row.update(judged=len(comps), dropped=dropped, no_chain=no_chain, judge_errors=errors)
+            if no_judgment:
+                row["no_judgment"] = no_judgment
             for i, c in enumerate(COMPONENTS):
                 row[c] = sum(x[i] for x in comps) / len(comps) if comps else float("nan")
             row["RadRScore"] = sum(row[c] for c in COMPONENTS) / 3

@@ -116,3 +116,33 @@ def test_cuda_ct_preprocess_full_size_batched_and_zscore():
     if not build.toolchain_reasons("cpu"):
         cpu = ops.ct_preprocess(v[0], slope=1.0, intercept=-24.0, **kw, backend="cpu")
         torch.testing.assert_close(got[0].cpu(), cpu, atol=1e-6, rtol=0)
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("planes", ["1", "2", "4", "8"])
+def test_cuda_ct_preprocess_planes_per_thread(monkeypatch, planes):
+    # RADKIT_CT_PLANES changes how output x planes are grouped per thread; 3 volumes of 7 planes
+    # make groups straddle the volume boundary (b advances inside a group)
+    monkeypatch.setenv("RADKIT_CT_PLANES", planes)
+    v = torch.randint(-1024, 3000, (3, 9, 11, 13), dtype=torch.int16)
+    kw = dict(affine=np.diag([1.2, 0.8, 2.0, 1.0]), target_spacing=(1.5, 1.0, 2.5), out_shape=(7, 10, 12))
+    got = ops.ct_preprocess(v.cuda(), **kw, backend="cuda")
+    torch.testing.assert_close(got.cpu(), ct_preprocess_ref(v, **kw), atol=1e-6, rtol=0)
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("knobs", [{"RADKIT_TOPK_VMAX": "1", "RADKIT_TOPK_SOFT": "1"},
+                                   {"RADKIT_TOPK_VMAX": "8", "RADKIT_TOPK_SOFT": "4096", "RADKIT_TOPK_SPLIT": "64"}])
+def test_cuda_topk_launch_knobs_keep_results(monkeypatch, knobs):
+    # the tuning knobs change scheduling only, never the result (same tie policy as the reference)
+    for name, value in knobs.items():
+        monkeypatch.setenv(name, value)
+    g = torch.Generator().manual_seed(5)
+    db = torch.randn(50_000, 16, generator=g).round()
+    q = torch.randn(3, 16, generator=g).round()
+    for k in (1, 10, 600):
+        s, i = ops.similarity_topk(q.cuda(), db.cuda(), k, backend="cuda")
+        rs, ri = similarity_topk_ref(q, db, k)
+        assert torch.equal(s.cpu(), rs) and torch.equal(i.cpu(), ri)

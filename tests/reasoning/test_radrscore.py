@@ -6,6 +6,7 @@ import pytest
 
 from radkit.reasoning.outcome import normalise_letter, outcome_score, parse_output, set_f1
 from radkit.reasoning.radrscore import JudgeResult, OfflineJudge, RecordedJudge
+from radkit.reasoning.infer import format_table
 from radkit.reasoning.score import score_files, score_records
 
 REPORT = ("Moderate right pleural effusion. Mild cardiomegaly. No pneumothorax. "
@@ -152,3 +153,25 @@ def test_judge_that_raises_or_times_out_is_counted_not_fatal():
     row = score_records(recs, Flaky(), group="g")["binary_option"]
     assert row["judged"] == 2 and row["dropped"] == 2 and "TimeoutError" in row["judge_errors"][0]
     assert row["R_c"] == 0.5 and row["R_f"] == 1.0 and row["accuracy"] == 1.0  # mean over judged samples only
+
+
+def test_release_record_shapes(tmp_path):
+    # shapes seen in the released files: the whole chat transcript in "pred", spaced answer tags,
+    # "Error" efficiency stubs (dropped from every component, SPEC §3.1), and accuracy_res records
+    # without judge fields (not judged, and not reported as judge failures)
+    chat = ("system\nYou are a helpful assistant.\nuser\nDoes this chest X-ray show edema? Options:\nA) Yes\nB) No\n"
+            "assistant\n<think> No signs of edema. </think><answer> B </answer>")
+    ok = {**_recorded(1, 2, 2, 3, 1, pred=chat), "answer": "<answer> B </answer>"}
+    err = {**ok, "efficiency": {"reason_steps": "Error", "refined_steps": [], "final_conclusion": ""}}
+    row = score_records([ok, err], RecordedJudge(), group="mimic_binary")["mimic_binary"]
+    assert row["accuracy"] == 1.0 and row["malformed"] == 0
+    assert row["judged"] == 1 and row["dropped"] == 1 and "no_judgment" not in row
+    assert (row["R_c"], row["R_f"], row["R_e"]) == pytest.approx((0.25, 1.0, 0.75))
+    acc_only = [{k: ok[k] for k in ("question", "answer", "pred")}] * 3
+    path = tmp_path / "mimic_binary_test_option.json"
+    path.write_text(json.dumps(acc_only))
+    out = score_files([path], RecordedJudge(), progress=False)
+    row = out["tasks"]["mimic_binary_test_option"]
+    assert row["no_judgment"] == 3 and row["dropped"] == 0 and row["accuracy"] == 1.0
+    text = format_table(out)
+    assert "no recorded judge outputs" in text and "unjudged" not in text
