@@ -17,6 +17,7 @@ Usage:
     python benchmarks/quality_reasoner.py            # the reported configuration (~8 min on 1 core)
     python benchmarks/quality_reasoner.py --quick    # ~25 s smoke run of the code path (no quality claim)
     python benchmarks/quality_reasoner.py --json out.json
+    python benchmarks/quality_reasoner.py --workdir W --reuse-sft --grpo-beta 0.04   # GRPO variant, same SFT model
 """
 
 from __future__ import annotations
