@@ -32,6 +32,12 @@ class ImageTowerConfig:
         kwargs: extra constructor arguments (e.g. img_size, depth, embed_dim).
         in_chans: input channels.
         pretrained_path: local weights for the backbone alone (safetensors); never a hub id unless named.
+        token_stage: CNN kinds ("timm" CNNs, "monai_resnet"): take the token grid (the anatomy decoder's
+            memory) from this intermediate feature map instead of the last one; the pooled (global) output
+            is unchanged. Numbered as timm's ``feature_info`` (ResNets: 0 = stem, 1-4 = the residual
+            stages). Null = the last feature map. Small inputs need it: a 32³ CT through a 5-stride ResNet
+            leaves a 1x1x1 map, where cross-attention has nothing to choose between (RadIR's decoder
+            attends over a 24x24 grid, SPEC_RADIR §2.3).
     """
 
     kind: str = "timm"
@@ -39,10 +45,14 @@ class ImageTowerConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     in_chans: int = 1
     pretrained_path: str | None = None
+    token_stage: int | None = None
 
     def __post_init__(self):
         if self.kind not in IMAGE_KINDS:
             raise ValueError(f"image tower kind {self.kind!r} unknown; valid: {', '.join(IMAGE_KINDS)}")
+        if self.token_stage is not None and self.kind not in ("timm", "monai_resnet"):
+            raise ValueError(f"image.token_stage={self.token_stage} is for CNN towers (kind timm or monai_resnet), "
+                             f"not {self.kind!r}; drop it (a ViT's tokens are already its patch grid)")
 
 
 @dataclass

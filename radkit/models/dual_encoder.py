@@ -39,7 +39,7 @@ class DualEncoder(nn.Module):
         self.text_proj = nn.Linear(self.text_tower.width, cfg.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(float(cfg.init_logit_scale)))
         d = cfg.decoder
-        self.decoder = (AnatomyDecoder(self.image_tower.width, cfg.embed_dim, d.layers, d.heads, d.ffn_dim, d.dropout)
+        self.decoder = (AnatomyDecoder(self.image_tower.token_width, cfg.embed_dim, d.layers, d.heads, d.ffn_dim, d.dropout)
                         if d is not None else None)
         self._transform = None
 
