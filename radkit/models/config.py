@@ -127,6 +127,10 @@ class DecoderConfig:
             embedding keeps the global one's content and the decoder adds per-anatomy corrections. On in
             radir-tiny; on synthetic data it has not yet made the conditional embedding beat the global
             one (benchmarks/RESULTS.md, quality_synthetic run 4).
+        zero_init_output: with ``global_residual``, initialise the decoder's output Linear to zero, so
+            that before stage 2 the conditional embedding equals the global one and stage 2 learns only
+            the per-anatomy correction (ReZero/LayerScale-style; a radkit extension). Needs
+            ``global_residual`` (alone the output would be the zero vector).
     """
 
     layers: int = 4
@@ -134,6 +138,12 @@ class DecoderConfig:
     ffn_dim: int = 2048
     dropout: float = 0.1
     global_residual: bool = False
+    zero_init_output: bool = False
+
+    def __post_init__(self):
+        if self.zero_init_output and not self.global_residual:
+            raise ValueError("decoder.zero_init_output=true needs decoder.global_residual=true (else the initial "
+                             "conditional embedding is the zero vector); set both or neither")
 
 
 @dataclass

@@ -252,3 +252,19 @@ def test_model_with_monai_vit_tower_builds_and_round_trips(tmp_path, tiny_text):
     with torch.no_grad():
         torch.testing.assert_close(back.encode_image_anatomy(x, "heart"), net.encode_image_anatomy(x, "heart"),
                                    atol=0, rtol=0)
+
+
+def test_zero_init_output_starts_conditional_at_the_global_embedding(tiny_text):
+    torch.manual_seed(0)
+    net = create_model("radir-tiny", modality="cxr", text=tiny_text,
+                       decoder={"global_residual": True, "zero_init_output": True}).eval()
+    x = torch.randn(3, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(net.encode_image_anatomy(x, ["heart", "left lung", "heart"]), net.encode_image(x))
+    net.decoder.out_proj.weight.data.normal_()  # once trained, the decoder moves it
+    assert not torch.allclose(net.encode_image_anatomy(x, "heart"), net.encode_image(x))
+
+
+def test_zero_init_output_needs_the_global_residual():
+    with pytest.raises(ValueError, match="needs decoder.global_residual=true"):
+        config_from_dict({"decoder": {"global_residual": False, "zero_init_output": True}})
