@@ -63,8 +63,9 @@ def run_config(model: str, modality: str, **overrides) -> dict:
 
 def train_one(model: str, modality: str, manifest: Path, tables: Path, out: Path, seed: int, steps: int,
               batch_size: int, model_overrides: dict | None = None, schedule: str = "staged") -> Path:
-    """Train one model; RadIR per ``schedule``: "staged" = stage 1 (encoders, ``steps`` pair batches) then
-    stage 2 (decoder only, encoders frozen, ``steps`` anatomy-group batches), as RadIR trains; "joint" =
+    """Train one model; RadIR per ``schedule``: "staged" = stage 1 (encoders, ``steps`` pair batches,
+    `configs/radir-tiny-<mod>.yaml`) then stage 2 (decoder only, encoders frozen, ``steps`` anatomy-group
+    batches, `configs/radir-tiny-<mod>-stage2.yaml`), as RadIR trains; "joint" =
     both losses in each of ``steps`` steps. Either way RadIR sees the same pair and group batches; the
     baseline trains ``steps`` pair batches."""
     from radkit.training.train import train
@@ -81,8 +82,9 @@ def train_one(model: str, modality: str, manifest: Path, tables: Path, out: Path
         raise ValueError(f"schedule {schedule!r} unknown; valid: staged, joint")
     first = train(**run_config(model, modality, out_dir=str(run / "stage1"), stage="1",
                                model_overrides=model_overrides, **common))
-    return train(**run_config(model, modality, out_dir=str(run / "stage2"), stage="2", init_from=str(first),
-                              **common))
+    second = yaml.safe_load((ROOT / "configs" / f"{model}-{modality}-stage2.yaml").read_text())
+    second.update(common, out_dir=str(run / "stage2"), init_from=str(first))
+    return train(**second)
 
 
 def run_quality(out: str | Path, modalities=("cxr", "ct"), seeds=(0, 1, 2), steps: int = 300, n: int = 1000,

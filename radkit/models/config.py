@@ -125,8 +125,9 @@ class DecoderConfig:
         global_residual: add the L2-normalised unconditional image embedding to the decoder output
             before the final L2-norm (a radkit extension, off in RadIR), so that the conditional
             embedding keeps the global one's content and the decoder adds per-anatomy corrections. On in
-            radir-tiny; on synthetic data it has not yet made the conditional embedding beat the global
-            one (benchmarks/RESULTS.md, quality_synthetic run 4).
+            radir-tiny: on synthetic data the plain decoder loses every conditional cell after 300 stage-2
+            steps, with the residual it is about equal to the global embedding (benchmarks/RESULTS.md,
+            quality_synthetic runs 9-11).
         zero_init_output: with ``global_residual``, initialise the decoder's output Linear to zero, so
             that before stage 2 the conditional embedding equals the global one and stage 2 learns only
             the per-anatomy correction (ReZero/LayerScale-style; a radkit extension). Needs
