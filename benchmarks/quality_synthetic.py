@@ -2,10 +2,12 @@
 
 Both models are trained by `radkit.training.train` from their shipped configs
 (`configs/radir-tiny-<mod>.yaml`, `configs/clip-baseline-<mod>.yaml`) with the same steps,
-batch size, data and seeds; RadIR uses the joint schedule (stage-1 losses + the anatomy
-decoder's ranking loss in every step), the baseline plain InfoNCE. Data: `radkit data synth`
-(tiny images), val patients folded into the held-out test split, tables by
-`radkit data annotate` (lexicon backend). Metrics: `quality_protocol.py`.
+batch size, data and seeds; RadIR is trained as RadIR does (SPEC_RADIR §4.2): stage 1 (encoders,
+masked InfoNCE + ranking, decoder frozen) for ``--steps`` pair batches, then stage 2 (anatomy
+decoder only, encoders frozen, §3.3 group batches, gap-weighted ranking) for ``--steps`` group
+batches (``--schedule joint``: both in every step); the baseline plain InfoNCE for ``--steps``.
+Data: `radkit data synth` (tiny images), val patients folded into the held-out test split, tables
+by `radkit data annotate` (lexicon backend). Metrics: `quality_protocol.py`.
 
     python benchmarks/quality_synthetic.py                    # full run (3 seeds, CXR + CT)
     python benchmarks/quality_synthetic.py --quick            # smoke run (~1 min)
@@ -60,19 +62,34 @@ def run_config(model: str, modality: str, **overrides) -> dict:
 
 
 def train_one(model: str, modality: str, manifest: Path, tables: Path, out: Path, seed: int, steps: int,
-              batch_size: int, model_overrides: dict | None = None) -> Path:
+              batch_size: int, model_overrides: dict | None = None, schedule: str = "staged") -> Path:
+    """Train one model; RadIR per ``schedule``: "staged" = stage 1 (encoders, ``steps`` pair batches,
+    `configs/radir-tiny-<mod>.yaml`) then stage 2 (decoder only, encoders frozen, ``steps`` anatomy-group
+    batches, `configs/radir-tiny-<mod>-stage2.yaml`), as RadIR trains; "joint" =
+    both losses in each of ``steps`` steps. Either way RadIR sees the same pair and group batches; the
+    baseline trains ``steps`` pair batches."""
     from radkit.training.train import train
 
-    cfg = run_config(model, modality, tables_dir=str(tables), manifest=str(manifest),
-                     out_dir=str(out / f"{model}-{modality}-s{seed}"), max_steps=steps, batch_size=batch_size,
-                     warmup_steps=max(1, steps // 10), seed=seed, val_every=0, val_split=None, logger="none",
-                     progress=False, accelerator="cpu", stage="joint" if model == "radir-tiny" else "1",
-                     model_overrides=model_overrides)
-    return train(**cfg)
+    run = out / f"{model}-{modality}-s{seed}"
+    common = dict(tables_dir=str(tables), manifest=str(manifest), max_steps=steps, batch_size=batch_size,
+                  warmup_steps=max(1, steps // 10), seed=seed, val_every=0, val_split=None, logger="none",
+                  progress=False, accelerator="cpu")
+    if model != "radir-tiny" or schedule == "joint":
+        stage = "joint" if model == "radir-tiny" else "1"
+        return train(**run_config(model, modality, out_dir=str(run), stage=stage, model_overrides=model_overrides,
+                                  **common))
+    if schedule != "staged":
+        raise ValueError(f"schedule {schedule!r} unknown; valid: staged, joint")
+    first = train(**run_config(model, modality, out_dir=str(run / "stage1"), stage="1",
+                               model_overrides=model_overrides, **common))
+    second = yaml.safe_load((ROOT / "configs" / f"{model}-{modality}-stage2.yaml").read_text())
+    second.update(common, out_dir=str(run / "stage2"), init_from=str(first))
+    return train(**second)
 
 
 def run_quality(out: str | Path, modalities=("cxr", "ct"), seeds=(0, 1, 2), steps: int = 300, n: int = 1000,
-                batch_size: int = 32, model_overrides: dict | None = None, log=print) -> dict:
+                batch_size: int = 32, model_overrides: dict | None = None, log=print,
+                schedule: str = "staged") -> dict:
     """Train both models per modality and seed, evaluate on the test split, average over seeds.
 
     Returns:
@@ -89,7 +106,7 @@ def run_quality(out: str | Path, modalities=("cxr", "ct"), seeds=(0, 1, 2), step
         for seed in seeds:
             for model in MODELS:
                 folder = train_one(model, mod, manifest, tables, out / "runs", seed, steps, batch_size,
-                                   model_overrides)
+                                   model_overrides, schedule)
                 e = embed_split(folder, tables, manifest, "test")
                 per_seed[model].append(protocol_metrics(e))
                 result["counts"][mod] = counts(e)
@@ -136,6 +153,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1000, help="synthetic studies per modality (~30%% held out)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--modalities", nargs="+", default=["cxr", "ct"], choices=["cxr", "ct"])
+    p.add_argument("--schedule", default="staged", choices=["staged", "joint"],
+                   help="RadIR schedule: staged = stage 1 then stage 2 (RadIR's), joint = both losses per step")
     p.add_argument("--out", default="runs/quality_synthetic")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 5 steps, 80 studies")
     a = p.parse_args(argv)
@@ -143,7 +162,7 @@ def main(argv=None) -> int:
         a.seeds, a.steps, a.n = [0], 5, 80
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    res = run_quality(a.out, a.modalities, a.seeds, a.steps, a.n, a.batch_size)
+    res = run_quality(a.out, a.modalities, a.seeds, a.steps, a.n, a.batch_size, schedule=a.schedule)
     print(format_table(res))
     return 0
 

@@ -32,6 +32,12 @@ class ImageTowerConfig:
         kwargs: extra constructor arguments (e.g. img_size, depth, embed_dim).
         in_chans: input channels.
         pretrained_path: local weights for the backbone alone (safetensors); never a hub id unless named.
+        token_stage: CNN kinds ("timm" CNNs, "monai_resnet"): take the token grid (the anatomy decoder's
+            memory) from this intermediate feature map instead of the last one; the pooled (global) output
+            is unchanged. Numbered as timm's ``feature_info`` (ResNets: 0 = stem, 1-4 = the residual
+            stages). Null = the last feature map. Small inputs need it: a 32³ CT through a 5-stride ResNet
+            leaves a 1x1x1 map, where cross-attention has nothing to choose between (RadIR's decoder
+            attends over a 24x24 grid, SPEC_RADIR §2.3).
     """
 
     kind: str = "timm"
@@ -39,10 +45,14 @@ class ImageTowerConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     in_chans: int = 1
     pretrained_path: str | None = None
+    token_stage: int | None = None
 
     def __post_init__(self):
         if self.kind not in IMAGE_KINDS:
             raise ValueError(f"image tower kind {self.kind!r} unknown; valid: {', '.join(IMAGE_KINDS)}")
+        if self.token_stage is not None and self.kind not in ("timm", "monai_resnet"):
+            raise ValueError(f"image.token_stage={self.token_stage} is for CNN towers (kind timm or monai_resnet), "
+                             f"not {self.kind!r}; drop it (a ViT's tokens are already its patch grid)")
 
 
 @dataclass
@@ -115,8 +125,13 @@ class DecoderConfig:
         global_residual: add the L2-normalised unconditional image embedding to the decoder output
             before the final L2-norm (a radkit extension, off in RadIR), so that the conditional
             embedding keeps the global one's content and the decoder adds per-anatomy corrections. On in
-            radir-tiny; on synthetic data it has not yet made the conditional embedding beat the global
-            one (benchmarks/RESULTS.md, quality_synthetic run 4).
+            radir-tiny: on synthetic data the plain decoder loses every conditional cell after 300 stage-2
+            steps, with the residual it is about equal to the global embedding (benchmarks/RESULTS.md,
+            quality_synthetic runs 9-11).
+        zero_init_output: with ``global_residual``, initialise the decoder's output Linear to zero, so
+            that before stage 2 the conditional embedding equals the global one and stage 2 learns only
+            the per-anatomy correction (ReZero/LayerScale-style; a radkit extension). Needs
+            ``global_residual`` (alone the output would be the zero vector).
     """
 
     layers: int = 4
@@ -124,6 +139,12 @@ class DecoderConfig:
     ffn_dim: int = 2048
     dropout: float = 0.1
     global_residual: bool = False
+    zero_init_output: bool = False
+
+    def __post_init__(self):
+        if self.zero_init_output and not self.global_residual:
+            raise ValueError("decoder.zero_init_output=true needs decoder.global_residual=true (else the initial "
+                             "conditional embedding is the zero vector); set both or neither")
 
 
 @dataclass

@@ -39,8 +39,10 @@ class DualEncoder(nn.Module):
         self.text_proj = nn.Linear(self.text_tower.width, cfg.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(float(cfg.init_logit_scale)))
         d = cfg.decoder
-        self.decoder = (AnatomyDecoder(self.image_tower.width, cfg.embed_dim, d.layers, d.heads, d.ffn_dim, d.dropout)
+        self.decoder = (AnatomyDecoder(self.image_tower.token_width, cfg.embed_dim, d.layers, d.heads, d.ffn_dim, d.dropout)
                         if d is not None else None)
+        if d is not None and d.zero_init_output:  # conditional = global until stage 2 moves it
+            nn.init.zeros_(self.decoder.out_proj.weight)
         self._transform = None
 
     @property

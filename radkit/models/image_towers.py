@@ -17,9 +17,11 @@ from radkit.models.config import ImageTowerConfig
 
 
 class ImageTower(nn.Module):
-    """Base: subclasses set ``width`` and implement ``forward`` -> (tokens, pooled, grid)."""
+    """Base: subclasses set ``width`` (pooled) and ``token_width`` (tokens; equal unless
+    ``token_stage`` picks an earlier map) and implement ``forward`` -> (tokens, pooled, grid)."""
 
     width: int
+    token_width: int
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:  # pragma: no cover
         raise NotImplementedError
@@ -34,10 +36,23 @@ class TimmTower(ImageTower):
 
         self.backbone = timm.create_model(cfg.name, pretrained=False, in_chans=cfg.in_chans, num_classes=0,
                                           **cfg.kwargs)
-        self.width = self.backbone.num_features
+        self.width = self.token_width = self.backbone.num_features
         self.prefix = getattr(self.backbone, "num_prefix_tokens", 0)
+        self.token_stage = cfg.token_stage
+        if self.token_stage is not None:
+            info = getattr(self.backbone, "feature_info", None)
+            n = len(info) if info is not None else 0
+            if not hasattr(self.backbone, "forward_intermediates") or not 0 <= self.token_stage < n:
+                raise ValueError(f"timm {cfg.name!r}: image.token_stage={self.token_stage} invalid; valid: 0-{n - 1} "
+                                 "(an index of the model's feature_info) for CNNs with forward_intermediates, "
+                                 "or null")
+            self.token_width = int(info[self.token_stage]["num_chs"])
 
     def forward(self, x):
+        if self.token_stage is not None:  # one pass: the final map (pooled) and the chosen stage (tokens)
+            feats, (mid,) = self.backbone.forward_intermediates(x, indices=[self.token_stage])
+            pooled = self.backbone.forward_head(feats, pre_logits=True)
+            return mid.flatten(2).transpose(1, 2), pooled, tuple(mid.shape[2:])
         feats = self.backbone.forward_features(x)
         pooled = self.backbone.forward_head(feats, pre_logits=True)
         if feats.ndim == 4:  # CNN feature map (B, W, H', W')
@@ -72,7 +87,7 @@ class ViT3DTower(ImageTower):
                 raise ValueError(f"vit3d: img_size {k['img_size']} not divisible by patch_size {self.patch}")
         self.grid = tuple(s // p for s, p in zip(k["img_size"], self.patch))
         pdim = cfg.in_chans * math.prod(self.patch)
-        self.width = dim = int(k["dim"])
+        self.width = self.token_width = dim = int(k["dim"])
         self.to_patch = nn.Sequential(nn.LayerNorm(pdim), nn.Linear(pdim, dim), nn.LayerNorm(dim))
         self.pos = nn.Parameter(torch.randn(1, math.prod(self.grid), dim) * 0.02)
         layer = nn.TransformerEncoderLayer(dim, int(k["heads"]), int(dim * k["mlp_ratio"]), dropout=0.0,
@@ -122,11 +137,25 @@ class MonaiResNetTower(ImageTower):
         # MONAI builds maxpool even with no_max_pool=True and skips it in its own forward: so do we
         self.stem = nn.Sequential(net.conv1, net.bn1, net.act, *([] if net.no_max_pool else [net.maxpool]))
         self.layers = nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
-        self.width = int(net.in_planes)  # MONAI leaves it at the last stage's output channels
+        self.width = self.token_width = int(net.in_planes)  # MONAI leaves it at the last stage's output channels
+        self.token_stage = cfg.token_stage  # 0 = stem, 1-4 = layer1-4 (timm's ResNet feature_info order)
+        if self.token_stage is not None:
+            if not 0 <= self.token_stage <= 4:
+                raise ValueError(f"monai_resnet: image.token_stage={self.token_stage} invalid; valid: 0 (stem), "
+                                 "1-4 (layer1-layer4) or null (last map)")
+            self.token_width = int(net.conv1.out_channels if self.token_stage == 0 else
+                                   [m for m in self.layers[self.token_stage - 1].modules()
+                                    if isinstance(m, nn.modules.conv._ConvNd)][-1].out_channels)
 
     def forward(self, x):
-        f = self.layers(self.stem(x))
-        return f.flatten(2).transpose(1, 2), f.mean((2, 3, 4)), tuple(f.shape[2:])
+        f = t = self.stem(x)
+        for i, layer in enumerate(self.layers, start=1):
+            f = layer(f)
+            if i == self.token_stage:
+                t = f
+        if self.token_stage is None:
+            t = f
+        return t.flatten(2).transpose(1, 2), f.mean((2, 3, 4)), tuple(t.shape[2:])
 
 
 class MonaiViTTower(ImageTower):
@@ -157,7 +186,8 @@ class MonaiViTTower(ImageTower):
         kw.update(img_size=list(size), patch_size=list(patch), spatial_dims=len(size))
         self.vit = ViT(in_channels=cfg.in_chans, **kw)
         self.grid = tuple(s // p for s, p in zip(size, patch))
-        self.width = int(self.vit.norm.normalized_shape[0])  # hidden_size, MONAI's default when not given
+        # hidden_size (MONAI's default when not given)
+        self.width = self.token_width = int(self.vit.norm.normalized_shape[0])
 
     def forward(self, x):
         tokens, _ = self.vit(x)  # (B, N, W) after MONAI's final norm; N = prod(grid)
@@ -186,7 +216,7 @@ class OpenClipVisualTower(ImageTower):
         self.visual = _build_vision_tower(arch["embed_dim"], vision)
         self.visual.proj = None  # pooled stays at the transformer width, like the tokens
         self.in_chans = cfg.in_chans
-        self.width = int(vision["width"])
+        self.width = self.token_width = int(vision["width"])
 
     def forward(self, x):
         if x.shape[1] == 1:

@@ -59,16 +59,61 @@ def test_every_model_builds_and_forwards(name, modality, tiny_text):
         assert z.shape == (2, d) and torch.isfinite(z).all()
         torch.testing.assert_close(z.norm(dim=-1), torch.ones(2))
     assert math.isclose(out["logit_scale"].item(), math.e, rel_tol=1e-6)  # exp(θ0 = 1)
-    if model.decoder is None:  # baseline: conditional = unconditional
-        torch.testing.assert_close(cond, img)
+    if model.decoder is None or model.cfg.decoder.zero_init_output:  # baseline / untrained zero-init decoder:
+        torch.testing.assert_close(cond, img)  # conditional = unconditional
     else:
         assert not torch.allclose(cond[0], img[0])
 
 
 def test_image_tower_tokens_match_grid(tiny_cxr):
     tokens, pooled, grid = tiny_cxr.image_features(torch.randn(3, 1, 64, 64))
-    assert tokens.shape == (3, math.prod(grid), tiny_cxr.image_tower.width) and grid == (2, 2)  # stride 32
-    assert pooled.shape == (3, tiny_cxr.image_tower.width)
+    # radir-tiny takes the decoder's tokens from resnet10t's layer3 (stride 16): 4x4 grid of 64 channels
+    assert tokens.shape == (3, math.prod(grid), tiny_cxr.image_tower.token_width) and grid == (4, 4)
+    assert tiny_cxr.image_tower.token_width == 64 and pooled.shape == (3, tiny_cxr.image_tower.width) == (3, 128)
+
+
+def test_timm_token_stage_is_the_intermediate_feature_map(tiny_text):
+    """token_stage picks timm's feature_info stage as tokens; pooled stays the last map's pooling, equal to the
+    tower without token_stage (same weights)."""
+    torch.manual_seed(0)
+    staged = create_model("radir-tiny", modality="cxr", text=tiny_text).eval()
+    plain = create_model("radir-tiny", modality="cxr", text=tiny_text, **{"image.token_stage": None}).eval()
+    plain.image_tower.load_state_dict(staged.image_tower.state_dict())
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        tokens, pooled, grid = staged.image_features(x)
+        _, ref_pooled, _ = plain.image_features(x)
+        bb = staged.image_tower.backbone  # reference: run the stem and stages by hand up to layer3
+        mid = bb.layer3(bb.layer2(bb.layer1(bb.maxpool(bb.act1(bb.bn1(bb.conv1(x)))))))
+    torch.testing.assert_close(pooled, ref_pooled)
+    torch.testing.assert_close(tokens, mid.flatten(2).transpose(1, 2))
+    assert grid == tuple(mid.shape[2:]) == (4, 4)
+
+
+def test_monai_token_stage_is_the_intermediate_feature_map(tiny_text):
+    torch.manual_seed(0)
+    net = create_model("radir-tiny", modality="ct", text=tiny_text).eval()
+    tower = net.image_tower
+    x = torch.randn(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        tokens, pooled, grid = net.image_features(x)
+        mid = tower.layers[1](tower.layers[0](tower.stem(x)))  # radir-tiny CT: token_stage 2 = layer2
+        last = tower.layers[3](tower.layers[2](mid))
+    torch.testing.assert_close(tokens, mid.flatten(2).transpose(1, 2))
+    torch.testing.assert_close(pooled, last.mean((2, 3, 4)))
+    assert grid == (4, 4, 4) and tokens.shape[-1] == tower.token_width == 32 and tuple(last.shape[2:]) == (1, 1, 1)
+    assert net.decoder.memory_proj.in_features == 32
+
+
+@pytest.mark.parametrize("modality,stage,match", [("cxr", 9, "valid: 0-4"), ("ct", 5, "valid: 0 \\(stem\\)")])
+def test_bad_token_stage_lists_valid(modality, stage, match, tiny_text):
+    with pytest.raises(ValueError, match=match):
+        create_model("radir-tiny", modality=modality, text=tiny_text, **{"image.token_stage": stage})
+
+
+def test_token_stage_refused_for_vit_towers():
+    with pytest.raises(ValueError, match="token_stage=1 is for CNN towers"):
+        config_from_dict({"image": {"kind": "vit3d", "token_stage": 1}}, where="mine.json")
 
 
 def test_unknown_model_lists_registered():
@@ -113,7 +158,7 @@ def test_global_residual_adds_the_global_embedding_before_the_norm(tiny_text):
     zero decoder output it is exactly the unconditional embedding; without the residual it is the
     decoder's output alone."""
     torch.manual_seed(0)
-    net = create_model("radir-tiny", modality="cxr", text=tiny_text).eval()
+    net = create_model("radir-tiny", modality="cxr", text=tiny_text, decoder={"zero_init_output": False}).eval()
     assert net.cfg.decoder.global_residual  # radir-tiny ships with it
     pixels = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
@@ -129,7 +174,8 @@ def test_global_residual_adds_the_global_embedding_before_the_norm(tiny_text):
         net.decoder.out_proj.weight.zero_()
         torch.testing.assert_close(net.encode_image_anatomy(pixels, "heart"), net.encode_image(pixels),
                                    atol=1e-6, rtol=1e-6)
-    plain = create_model("radir-tiny", modality="cxr", text=tiny_text, decoder={"global_residual": False}).eval()
+    plain = create_model("radir-tiny", modality="cxr", text=tiny_text,
+                         decoder={"global_residual": False, "zero_init_output": False}).eval()
     with torch.no_grad():
         torch.testing.assert_close(plain.encode_image_anatomy(pixels, "heart"),
                                    plain.decoder(plain.anatomy_queries(["heart"] * 2), *_tg(plain, pixels)))
@@ -207,3 +253,19 @@ def test_model_with_monai_vit_tower_builds_and_round_trips(tmp_path, tiny_text):
     with torch.no_grad():
         torch.testing.assert_close(back.encode_image_anatomy(x, "heart"), net.encode_image_anatomy(x, "heart"),
                                    atol=0, rtol=0)
+
+
+def test_zero_init_output_starts_conditional_at_the_global_embedding(tiny_text):
+    torch.manual_seed(0)
+    net = create_model("radir-tiny", modality="cxr", text=tiny_text,
+                       decoder={"global_residual": True, "zero_init_output": True}).eval()
+    x = torch.randn(3, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(net.encode_image_anatomy(x, ["heart", "left lung", "heart"]), net.encode_image(x))
+    net.decoder.out_proj.weight.data.normal_()  # once trained, the decoder moves it
+    assert not torch.allclose(net.encode_image_anatomy(x, "heart"), net.encode_image(x))
+
+
+def test_zero_init_output_needs_the_global_residual():
+    with pytest.raises(ValueError, match="needs decoder.global_residual=true"):
+        config_from_dict({"decoder": {"global_residual": False, "zero_init_output": True}})

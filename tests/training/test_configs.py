@@ -14,7 +14,7 @@ from radkit.training.train import train
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")
                  if not p.name.startswith("reason_"))
 EXPECTED = {"radir-tiny-cxr", "radir-tiny-ct", "radir-cxr-base", "radir-ct-base", "clip-baseline-cxr",
-            "clip-baseline-ct"}
+            "clip-baseline-ct", "radir-tiny-cxr-stage2", "radir-tiny-ct-stage2"}
 
 
 def test_expected_configs_are_shipped():
@@ -33,6 +33,10 @@ def test_config_maps_onto_train(path):
     get_model_config(ns.model, modality=ns.modality)  # the architecture resolves for that modality
     if path.stem.startswith("clip-baseline"):
         assert ns.rank_weight == 0 and ns.infonce_pos_threshold is None
+    if path.stem.endswith("-stage2"):  # stage 2 starts from the model its stage-1 config writes
+        first = yaml.safe_load(path.with_name(path.name.replace("-stage2", "")).read_text())
+        assert ns.stage == "2" and ns.init_from == first["out_dir"] + "/model"
+        assert (ns.model, ns.modality, ns.tables_dir) == (first["model"], first["modality"], first["tables_dir"])
 
 
 def test_unknown_key_lists_valid_ones(tmp_path):

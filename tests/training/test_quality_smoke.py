@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "quality_synthetic.py"
 
@@ -39,3 +40,19 @@ def test_quick_run_has_every_cell(bench, tmp_path, tiny_text):
     table = bench.format_table(res)
     wins, total = map(int, re.search(r"RadIR ahead on (\d+)/(\d+) cells", table).groups())
     assert total == len(bench.compared_cells(res)) and 0 <= wins <= total
+
+
+def test_staged_schedule_trains_only_the_decoder_in_stage_2(bench, tmp_path, tiny_text):
+    """The benchmark's default RadIR schedule: stage 1 then stage 2 from the stage-1 folder; stage 2 changes the
+    decoder and nothing else (encoders, projections, logit scale and norm statistics are frozen)."""
+    from safetensors.torch import load_file
+
+    manifest, tables = bench.prepare_data(tmp_path, "cxr", 48)
+    final = bench.train_one("radir-tiny", "cxr", manifest, tables, tmp_path / "runs", 0, 2, 8, {"text": tiny_text})
+    first = final.parent.parent / "stage1" / "model"
+    a, b = load_file(first / "model.safetensors"), load_file(final / "model.safetensors")
+    assert a.keys() == b.keys()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed)
+    with pytest.raises(ValueError, match="valid: staged, joint"):
+        bench.train_one("radir-tiny", "cxr", manifest, tables, tmp_path / "x", 0, 2, 8, {"text": tiny_text}, "mixed")
