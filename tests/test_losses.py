@@ -107,15 +107,16 @@ def test_two_process_gather_matches_single_process(tmp_path):
     assert ref["rank"] > 0 and ref["infonce"] > 0
     ref["loss"].backward()
     # A 2-process gloo rendezvous can fail for reasons outside the code under test on a loaded
-    # 2-core machine; retry the launch once (the numerical checks below are never retried).
-    for attempt in range(2):
+    # 2-core machine (seen about once in 5 full-suite runs, never alone); retry the launch up to
+    # twice, whatever it raised (the numerical checks below are never retried).
+    for attempt in range(3):
         run = tmp_path / f"attempt{attempt}"
         run.mkdir()
         try:
             mp.spawn(_worker, args=(2, str(run / "init"), str(run)), nprocs=2, join=True)
             break
-        except (mp.ProcessRaisedException, mp.ProcessExitedException):
-            if attempt == 1:
+        except Exception:
+            if attempt == 2:
                 raise
     r = [torch.load(run / f"r{k}.pt", weights_only=True) for k in range(2)]
     # global mean loss = mean of the per-rank losses (equal local batches)
