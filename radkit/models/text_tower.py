@@ -76,6 +76,12 @@ class TextTower(nn.Module):
         once per process: the cache is shared by every tower with the same weights, pooling and
         max_length (keyed by a hash of all three), e.g. across the runs of one benchmark.
         Entries beyond ``max_entries`` are computed but not stored.
+
+        Each text is encoded on its own (batch of 1, no padding): a batched forward's pooled row
+        differs from it in the last bits, depending on the batch's size and padded length, and a
+        shared cache would then hand a run whatever batch an earlier run in the process first
+        encoded the text in, so a training run would depend on process history, not only on its
+        config and seed (benchmarks/RESULTS.md, quality_synthetic run 11).
         """
         if any(p.requires_grad for p in self.parameters()):
             raise ValueError("enable_cache needs a frozen text tower (text.frozen: true); a trained tower's "
@@ -92,17 +98,13 @@ class TextTower(nn.Module):
         if self.cache is None or self.training:
             tok = self.tokenize(texts, device)
             return self(tok["input_ids"], tok["attention_mask"])[1]
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if todo:
-            tok = self.tokenize(todo, device)
+        local = {}
+        for t in dict.fromkeys(t for t in texts if t not in self.cache):
+            tok = self.tokenize([t], device)  # alone: the value must not depend on batch-mates (see enable_cache)
             with torch.no_grad():
-                new = self(tok["input_ids"], tok["attention_mask"])[1].detach().cpu()
-            for t, v in zip(todo, new):
-                if len(self.cache) < self._max_entries:
-                    self.cache[t] = v.clone()
-            local = dict(zip(todo, new))
-        else:
-            local = {}
+                local[t] = self(tok["input_ids"], tok["attention_mask"])[1][0].detach().cpu().clone()
+            if len(self.cache) < self._max_entries:
+                self.cache[t] = local[t]
         return torch.stack([self.cache.get(t, local.get(t)) for t in texts]).to(device)
 
     def tokenize(self, texts: Sequence[str], device: torch.device | None = None) -> dict[str, torch.Tensor]:

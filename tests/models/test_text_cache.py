@@ -44,3 +44,22 @@ def test_training_mode_bypasses_the_cache(tiny_text):
     net.text_tower.train()
     net.encode_text(["no effusion"])
     assert not net.text_tower.cache
+
+
+def test_cached_value_does_not_depend_on_batch_mates(monkeypatch):
+    """A text's cached value is the same whichever batch first encoded it (single-text forward), so the
+    process-wide cache cannot carry one run's batch composition into another run."""
+    from radkit.models import text_tower
+
+    wide = {"pretrained": False, "frozen": True, "max_length": 32,  # 64 wide: batched rows differ in the last bits
+            "config_overrides": {"num_hidden_layers": 1, "hidden_size": 64, "num_attention_heads": 2,
+                                 "intermediate_size": 128, "max_position_embeddings": 64}}
+    torch.manual_seed(0)
+    net = create_model("radir-tiny", modality="cxr", text=wide).eval().requires_grad_(False)
+    values = []
+    for batch in (["lungs"], ["lungs", "pleura"], ["right lower lobe of the lung", "lungs"]):
+        monkeypatch.setattr(text_tower, "_SHARED_CACHES", {})  # a fresh process
+        net.text_tower.enable_cache()
+        values.append(net.text_tower.pooled(batch)[batch.index("lungs")])
+        assert torch.equal(net.text_tower.pooled(["lungs"])[0], values[-1])  # and served from the cache
+    assert all(torch.equal(v, values[0]) for v in values)
