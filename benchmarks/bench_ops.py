@@ -55,26 +55,36 @@ def cuda_event_ms(fn, n: int = 20) -> float:
     return start.elapsed_time(end) / n
 
 
+def ct_kernel_ms(vol_cuda: torch.Tensor, affine: np.ndarray, kw: dict, n: int = 20) -> float:
+    """GPU time (ms) of the CUDA ct_preprocess kernel alone on one (X, Y, Z) CUDA volume: geometry
+    planned once, no Python argument checks (what the roofline is about)."""
+    from radkit.ops import build
+    from radkit.ops._geometry import plan_ct
+    from radkit.ops.api import _ct_compiled
+
+    ext = build.load("cuda")
+    plan = plan_ct(tuple(vol_cuda.shape), affine, kw["target_spacing"], kw["out_shape"])
+    lo, hi = kw["hu_window"]
+    return cuda_event_ms(lambda: _ct_compiled(ext, vol_cuda[None], plan, 1.0, 0.0, lo, hi), n)
+
+
+def ct_bytes(vol: torch.Tensor, out_shape) -> int:
+    """The roofline's bytes: read the input once + write the float32 output once."""
+    return vol.numel() * vol.element_size() + int(np.prod(out_shape)) * 4
+
+
 def bench_ct_gpu(vol: torch.Tensor, affine: np.ndarray, chain, kw: dict, repeat: int) -> None:
     """GPU rows: MONAI's chain on the GPU vs the CUDA build, and the bandwidth roofline."""
     from monai.data import MetaTensor
 
     import radkit.ops as ops
-    from radkit.ops import build
-    from radkit.ops._geometry import plan_ct
-    from radkit.ops.api import _ct_compiled
 
     vg, mg = vol.cuda(), MetaTensor(vol[None].cuda(), affine=torch.as_tensor(affine))
     t_mg = best(lambda: chain(mg), repeat)
     t_g = best(lambda: ops.ct_preprocess(vg, **kw, backend="cuda"), repeat)
-    # the kernel alone (geometry planned once, no Python argument checks): what the roofline is about
-    ext = build.load("cuda")
-    plan = plan_ct(tuple(vol.shape), affine, kw["target_spacing"], kw["out_shape"])
-    lo, hi = kw["hu_window"]
-    ms_k = cuda_event_ms(lambda: _ct_compiled(ext, vg[None], plan, 1.0, 0.0, lo, hi))
+    ms_k = ct_kernel_ms(vg, affine, kw)
     bw = copy_bandwidth()
-    out_numel = int(np.prod(kw["out_shape"]))
-    moved = vol.numel() * 2 + out_numel * 4  # read the input once + write the output once
+    moved = ct_bytes(vol, kw["out_shape"])
     print(f"  GPU MONAI Compose (CUDA tensors) {t_mg * 1e3:8.2f} ms")
     print(f"  GPU radkit cuda build (public op) {t_g * 1e3:8.2f} ms   MONAI/cuda = {t_mg / t_g:5.1f}x (target >= 5)")
     print(f"  GPU kernel alone (CUDA events)   {ms_k:8.3f} ms   {moved / (ms_k / 1e3) / 1e9:6.0f} GB/s effective "

@@ -21,25 +21,21 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ops import best, copy_bandwidth, cuda_event_ms  # noqa: E402
+from bench_ops import best, copy_bandwidth, ct_bytes, ct_kernel_ms  # noqa: E402
 
 import radkit.ops as ops  # noqa: E402
-from radkit.ops import build  # noqa: E402
-from radkit.ops._geometry import plan_ct  # noqa: E402
-from radkit.ops.api import _ct_compiled  # noqa: E402
 
 
 def tune_ct() -> int:
-    vol = torch.randint(-1024, 2000, (1, 512, 512, 200), dtype=torch.int16, device="cuda")
+    vol = torch.randint(-1024, 2000, (512, 512, 200), dtype=torch.int16, device="cuda")
+    kw = dict(target_spacing=(1.5, 1.5, 3.0), hu_window=(-1000.0, 1000.0), out_shape=(240, 240, 96))
     affine = np.diag([0.7, 0.7, 2.5, 1.0])
-    plan = plan_ct((512, 512, 200), affine, (1.5, 1.5, 3.0), (240, 240, 96))
-    ext = build.load("cuda")
     bw = copy_bandwidth()
-    moved = vol.numel() * 2 + 240 * 240 * 96 * 4
+    moved = ct_bytes(vol, kw["out_shape"])
     res = {}
     for planes in (1, 2, 4, 8):
         os.environ["RADKIT_CT_PLANES"] = str(planes)
-        ms = cuda_event_ms(lambda: _ct_compiled(ext, vol, plan, 1.0, 0.0, -1000.0, 1000.0), 50)
+        ms = ct_kernel_ms(vol, affine, kw, 50)
         res[planes] = ms
         print(f"ct planes={planes}: kernel {ms * 1e3:6.1f} us  roofline {moved / (ms / 1e3) / bw * 100:5.1f}%")
     return min(res, key=res.get)

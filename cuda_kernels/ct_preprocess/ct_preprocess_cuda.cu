@@ -1,6 +1,5 @@
 // ct_preprocess CUDA launcher: one thread per output (z, y) in kPlanes x planes, taps computed inline.
 #include <cuda_runtime.h>
-#include <cstdlib>
 #include "ct_preprocess_core.h"
 
 namespace radkit {
@@ -50,8 +49,7 @@ cudaError_t ct_preprocess_cuda(const T* in, int64_t batch, int64_t in_numel,
   if (planes == 0 || axes[1].out_size == 0 || axes[2].out_size == 0) return cudaSuccess;
   const dim3 threads(32, 8);
   // output x planes per thread: 8 (H200: 48 us vs 79 us with 1; RADKIT_CT_PLANES=1/2/4/8 for tuning runs)
-  const char* env = std::getenv("RADKIT_CT_PLANES");
-  const int per = env && *env ? std::atoi(env) : 8;
+  const int per = env_int("RADKIT_CT_PLANES", 8, 1, 8);
   const int kp = per >= 8 ? 8 : (per >= 4 ? 4 : (per >= 2 ? 2 : 1));
   const int64_t groups = (planes + kp - 1) / kp;
   const int64_t gz = groups < 65535 ? groups : 65535;  // the loop over plane groups covers the rest

@@ -10,7 +10,6 @@
 // block per query merges the S partial lists into the running list.
 #include <cuda_runtime.h>
 #include <math_constants.h>
-#include <cstdlib>
 #include "topk_core.h"
 
 namespace radkit {
@@ -42,13 +41,6 @@ struct TopkTune {
   int soft;   // flush once this many takes are pending (at least K)
   int vmax;   // candidates per thread and step, 1..8
 };
-
-static int topk_env_int(const char* name, int dflt, int lo, int hi) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == 0) return dflt;
-  const int x = std::atoi(v);
-  return x < lo ? lo : (x > hi ? hi : x);
-}
 
 struct TopkShared {
   int count;  // entries in the append buffer
@@ -233,15 +225,15 @@ __global__ void topk_combine_kernel(const float* __restrict__ part_s, const int3
 }
 
 // Blocks per query for a tile of T scores: enough blocks to fill every SM about four times
-// (RADKIT_TOPK_SPLIT overrides the 4), each
-// slice at least max(4K, 2048) scores long (so the combine step stays small), at most 256.
+// (RADKIT_TOPK_SPLIT overrides the 4), each slice at least max(4K, 2048) scores long (so the
+// combine step stays small), at most 256.
 int topk_split_count(int64_t Q, int64_t T, int K) {
   int dev = 0, sms = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1) {
     sms = 1;
   }
-  const int64_t waves = topk_env_int("RADKIT_TOPK_SPLIT", 4, 1, 64);
+  const int64_t waves = env_int("RADKIT_TOPK_SPLIT", 4, 1, 64);
   int64_t s = (waves * static_cast<int64_t>(sms) + Q - 1) / (Q > 0 ? Q : 1);
   const int64_t by_size = T / (K >= 512 ? 4 * static_cast<int64_t>(K) : 2048);
   if (s > by_size) s = by_size;
@@ -258,7 +250,7 @@ cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t l
   if (Q == 0 || T == 0) return cudaSuccess;
   const size_t smem = static_cast<size_t>(topk_list_len(K)) * (sizeof(float) + sizeof(int32_t));
   const int threads = K >= 1024 ? 1024 : (K < 256 ? 256 : K);
-  const TopkTune tune{topk_env_int("RADKIT_TOPK_SOFT", 256, 1, 1 << 20), topk_env_int("RADKIT_TOPK_VMAX", 8, 1, 8)};
+  const TopkTune tune{env_int("RADKIT_TOPK_SOFT", 256, 1, 1 << 20), env_int("RADKIT_TOPK_VMAX", 8, 1, 8)};
   cudaError_t err;
   if (S <= 1) {
     err = cudaFuncSetAttribute(topk_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
