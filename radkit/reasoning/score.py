@@ -64,9 +64,9 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
     Returns:
         ``{group: {n, accuracy, malformed, problems, judged, dropped, judge_errors, R_c, R_f, R_e,
         RadRScore[, no_judgment][, unknown_task][, agreement]}}``. ``no_judgment``: records
-        without recorded judge fields under `RecordedJudge` (not judged, not "dropped"). Every record counts in ``accuracy``: an
-        output without exactly one non-empty ``<answer>`` scores 0; ``problems`` counts each
-        kind of malformed output. A judge that returns None or raises drops that sample
+        without recorded judge fields under `RecordedJudge` (not judged, not "dropped"). Every
+        record counts in ``accuracy``: an output without exactly one non-empty ``<answer>``
+        scores 0; ``problems`` counts each kind of malformed output. A judge that returns None or raises drops that sample
         from the components only (``dropped``; first messages in ``judge_errors``). Records
         whose ``task`` is not a radkit task keep their own group, flagged ``unknown_task``
         (excluded from `macro`).
