@@ -115,6 +115,11 @@ class TextTower(nn.Module):
         """Write what rebuilding this tower from a model folder needs (``folder/text``, ``folder/tokenizer``)."""
         raise NotImplementedError  # pragma: no cover
 
+    def unused_parameters(self) -> list[nn.Parameter]:
+        """Parameters ``forward`` never reaches; training keeps them frozen (DDP rejects trainable
+        parameters that get no gradient)."""
+        return []
+
 
 class HFTextTower(TextTower):
     """HF encoder + pooling.
@@ -144,6 +149,11 @@ class HFTextTower(TextTower):
             self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.path)
         self.width = self.model.config.hidden_size
         self.cache: dict[str, torch.Tensor] | None = None
+
+    def unused_parameters(self) -> list[nn.Parameter]:
+        """The HF pooler head (BERT's dense + tanh over [CLS]): pooling here reads the last hidden state."""
+        pooler = getattr(self.model, "pooler", None)
+        return list(pooler.parameters()) if isinstance(pooler, nn.Module) else []
 
     def save(self, folder: Path) -> None:
         """Write the HF config to ``folder/text`` and the tokenizer to ``folder/tokenizer``."""

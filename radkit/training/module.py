@@ -29,6 +29,8 @@ def set_trainable(model, stage: str) -> list[str]:
         mod.requires_grad_(train)
         if not train:
             frozen.append(name)
+    for p in model.text_tower.unused_parameters():
+        p.requires_grad_(False)
     model.logit_scale.requires_grad_(stage != "2")
     if model.decoder is not None:
         model.decoder.requires_grad_(stage != "1")
