@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from radkit.reasoning.labels import LABEL_MAP, Observation, observations_from_items
+from radkit.reasoning.labels import CHANGE_MAP, LABEL_MAP, Observation, observations_from_items
 from radkit.reports.anatomy import FINDINGS
+from radkit.reports.lexicon import CHANGE, phrase_regex
 
 # Extra surface forms; benchmark label names map to their radkit key.
 _EXTRA = {
@@ -58,6 +59,13 @@ _UNC = re.compile(r"\b(possible|possibly|may|might|could|cannot be excluded|can'
 _INTENT = re.compile(r"(\?|\b(should|assess|assessing|evaluate|evaluating|examine|examining|look for|looking for|"
                      r"check|checking|requires analysis|determine|whether|signs of|to confirm|to exclude|"
                      r"would (show|appear|suggest)|typically|usually|appears as|presents as)\b)", re.I)
+# Change words of the report structurer plus the temporal task's answer words, read as the
+# temporal progression (`CHANGE_MAP`: "new" is a worsening).
+_CHANGE = {**{w: CHANGE_MAP[c] for w, c in CHANGE.items()}, "worsening": "worsening", "worsened": "worsening",
+           "deterioration": "worsening", "deteriorated": "worsening", "improving": "improving", "improved": "improving", "stable": "stable",
+           "no progression": "stable", "no significant progression": "stable", "remain unchanged": "stable",
+           "remains unchanged": "stable", "consistent with the previous": "stable"}
+_CHANGE_RE = phrase_regex(_CHANGE)
 _SCOPE = re.compile(r"\b(?:and|with|but|plus)\b", re.I)
 _SPLIT = re.compile(r"(?<=[.;!?])\s+|\n+|\s+(?:but|however|while|whereas)\s+|(?<=:)\s+")
 
@@ -68,6 +76,7 @@ class KeyFinding:
 
     key: str
     status: str  # "present" | "absent" | "uncertain"
+    change: str = ""  # "stable" | "worsening" | "improving" | "" (none stated)
 
 
 def clauses(text: str) -> list[str]:
@@ -99,9 +108,22 @@ def extract(text: str, skip_intent: bool = True) -> list[KeyFinding]:
                 status = "uncertain"
             else:
                 status = "present"
-            found.pop(key, None)
-            found[key] = status
-    return [KeyFinding(k, s) for k, s in found.items()]
+            change = _change_near(cl, m.start(), m.end()) if status != "absent" else ""
+            old = found.pop(key, ("", ""))
+            found[key] = (status, change or (old[1] if old[0] == status else ""))
+    return [KeyFinding(k, s, c) for k, (s, c) in found.items()]
+
+
+def _change_near(clause: str, start: int, end: int) -> str:
+    """The temporal progression stated in ``clause`` nearest to the mention at [start, end), or ""."""
+    best, dist = "", 10 ** 9
+    for m in _CHANGE_RE.finditer(clause.lower()):
+        if m.start() < end and m.end() > start:  # inside the finding's own words
+            continue
+        d = start - m.end() if m.end() <= start else m.start() - end
+        if d < dist:
+            best, dist = _CHANGE[" ".join(m.group(0).split())], d
+    return best
 
 
 def reference_from_observations(observations: list[Observation]) -> dict[str, str]:
@@ -146,12 +168,58 @@ def _present(ref: dict[str, str], key: str) -> str | None:
     return None
 
 
-def consistent(kf: KeyFinding, ref: dict[str, str]) -> bool:
+def current_part(report: str) -> str:
+    """The current study's text of a prior/current report pair ("Previous Report: ... Current Report: ...",
+    the release's temporal records), else the whole report."""
+    m = re.search(r"current report\s*:", report or "", re.I)
+    return report[m.end():] if m else (report or "")
+
+
+def changes_from_observations(observations: list[Observation]) -> dict[str, str]:
+    """Map key -> temporal progression ("stable"/"worsening"/"improving") from observations' ``change``."""
+    return {o.finding: CHANGE_MAP[o.change] for o in observations if o.change in CHANGE_MAP}
+
+
+def changes_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
+    """Map key -> temporal progression stated in a report's current part (structurer + lexicon reader)."""
+    from radkit.reports.structure import structure_report
+
+    cur = current_part(text)
+    out = changes_from_observations(observations_from_items(structure_report(cur, modality).items))
+    for k in extract(cur, skip_intent=False):
+        if k.change and k.key not in out:
+            out[k.key] = k.change
+    return out
+
+
+def changes_from_findings(kfs: list[KeyFinding]) -> dict[str, str]:
+    """Map key -> temporal progression of extracted key findings that state one."""
+    return {k.key: k.change for k in kfs if k.change}
+
+
+def _change(changes: dict[str, str] | None, key: str) -> str:
+    """Progression of ``key`` in ``changes`` following `IMPLIED_BY`; "" when none is stated."""
+    for k in sorted(IMPLIED_BY.get(key, frozenset({key}))):
+        if (changes or {}).get(k):
+            return changes[k]
+    return ""
+
+
+def change_conflict(kf: KeyFinding, changes: dict[str, str] | None) -> bool:
+    """Whether ``kf`` states a progression and the reference states a different one for its key."""
+    ref = _change(changes, kf.key)
+    return bool(kf.change and ref and kf.change != ref)
+
+
+def consistent(kf: KeyFinding, ref: dict[str, str], changes: dict[str, str] | None = None) -> bool:
     """Closed-world factuality of one key finding against a reference (§3.1).
 
     Agrees with the reference -> True; unmentioned in the reference means normal, so an
-    absent claim is True and a present/uncertain claim is False.
+    absent claim is True and a present/uncertain claim is False. A stated progression
+    ("worsening") that differs from the reference's (``changes``, key -> progression) is False.
     """
+    if change_conflict(kf, changes):
+        return False
     s = _present(ref, kf.key)
     if kf.status == "absent":
         return s in (None, "absent") or (s == "uncertain")
@@ -160,10 +228,12 @@ def consistent(kf: KeyFinding, ref: dict[str, str]) -> bool:
     return s in ("present", "uncertain")
 
 
-def support(kf: KeyFinding, chain_ref: dict[str, str]) -> str:
+def support(kf: KeyFinding, chain_ref: dict[str, str], chain_changes: dict[str, str] | None = None) -> str:
     """Open-world support of one key finding by the mined chain: supported/contradicted/unsupported."""
     s = _present(chain_ref, kf.key)
     if s is None:
         return "unsupported"
     pos_claim, pos_ref = kf.status != "absent", s != "absent"
-    return "supported" if pos_claim == pos_ref else "contradicted"
+    if pos_claim != pos_ref or change_conflict(kf, chain_changes):
+        return "contradicted"
+    return "supported"
