@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from radkit.reasoning.labels import CHANGE_MAP, LABEL_MAP, Observation, observations_from_items
 from radkit.reports.anatomy import FINDINGS
-from radkit.reports.lexicon import CHANGE, phrase_regex
+from radkit.reasoning.qualifiers import change_near, merge_sides, side_fits, side_near, side_of_anatomy
 
 # Extra surface forms; benchmark label names map to their radkit key.
 _EXTRA = {
@@ -59,13 +59,6 @@ _UNC = re.compile(r"\b(possible|possibly|may|might|could|cannot be excluded|can'
 _INTENT = re.compile(r"(\?|\b(should|assess|assessing|evaluate|evaluating|examine|examining|look for|looking for|"
                      r"check|checking|requires analysis|determine|whether|signs of|to confirm|to exclude|"
                      r"would (show|appear|suggest)|typically|usually|appears as|presents as)\b)", re.I)
-# Change words of the report structurer plus the temporal task's answer words, read as the
-# temporal progression (`CHANGE_MAP`: "new" is a worsening).
-_CHANGE = {**{w: CHANGE_MAP[c] for w, c in CHANGE.items()}, "worsening": "worsening", "worsened": "worsening",
-           "deterioration": "worsening", "deteriorated": "worsening", "improving": "improving", "improved": "improving", "stable": "stable",
-           "no progression": "stable", "no significant progression": "stable", "remain unchanged": "stable",
-           "remains unchanged": "stable", "consistent with the previous": "stable"}
-_CHANGE_RE = phrase_regex(_CHANGE)
 _SCOPE = re.compile(r"\b(?:and|with|but|plus)\b", re.I)
 _SPLIT = re.compile(r"(?<=[.;!?])\s+|\n+|\s+(?:but|however|while|whereas)\s+|(?<=:)\s+")
 
@@ -77,6 +70,7 @@ class KeyFinding:
     key: str
     status: str  # "present" | "absent" | "uncertain"
     change: str = ""  # "stable" | "worsening" | "improving" | "" (none stated)
+    side: str = ""  # "left" | "right" | "bilateral" | "" (none stated)
 
 
 def clauses(text: str) -> list[str]:
@@ -96,7 +90,8 @@ def extract(text: str, skip_intent: bool = True) -> list[KeyFinding]:
     for cl in clauses(text):
         if skip_intent and _INTENT.search(cl):
             continue
-        for m in _PATTERN.finditer(cl):
+        mentions = list(_PATTERN.finditer(cl))
+        for j, m in enumerate(mentions):
             key = _SURF[m.group(1).lower()]
             before = cl[max(0, m.start() - 60):m.start()]
             # Negation scope ends at a conjunction that starts a new positive phrase.
@@ -108,22 +103,14 @@ def extract(text: str, skip_intent: bool = True) -> list[KeyFinding]:
                 status = "uncertain"
             else:
                 status = "present"
-            change = _change_near(cl, m.start(), m.end()) if status != "absent" else ""
-            old = found.pop(key, ("", ""))
-            found[key] = (status, change or (old[1] if old[0] == status else ""))
-    return [KeyFinding(k, s, c) for k, (s, c) in found.items()]
-
-
-def _change_near(clause: str, start: int, end: int) -> str:
-    """The temporal progression stated in ``clause`` nearest to the mention at [start, end), or ""."""
-    best, dist = "", 10 ** 9
-    for m in _CHANGE_RE.finditer(clause.lower()):
-        if m.start() < end and m.end() > start:  # inside the finding's own words
-            continue
-        d = start - m.end() if m.end() <= start else m.start() - end
-        if d < dist:
-            best, dist = _CHANGE[" ".join(m.group(0).split())], d
-    return best
+            change = change_near(cl, m.start(), m.end()) if status != "absent" else ""
+            side = side_near(cl, m.start(), m.end(), mentions[j - 1].end() if j else 0,
+                                mentions[j + 1].start() if j + 1 < len(mentions) else None) if status != "absent" else ""
+            old = found.pop(key, ("", "", ""))
+            same = old[0] == status
+            found[key] = (status, change or (old[1] if same else ""),
+                          merge_sides(old[2], side) if same else side)
+    return [KeyFinding(k, s, c, d) for k, (s, c, d) in found.items()]
 
 
 def reference_from_observations(observations: list[Observation]) -> dict[str, str]:
@@ -192,6 +179,33 @@ def changes_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
     return out
 
 
+def sides_from_observations(observations: list[Observation]) -> dict[str, str]:
+    """Map key -> side ("left"/"right"/"bilateral") of the present/uncertain observations' anatomies."""
+    out: dict[str, str] = {}
+    for o in observations:
+        side = side_of_anatomy(o.anatomy)
+        if o.status != "absent" and side:
+            out[o.finding] = merge_sides(out.get(o.finding, ""), side)
+    return out
+
+
+def sides_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
+    """Map key -> side of a report's positive findings: the structurer's anatomies, then the lexicon
+    reader for keys the structurer leaves without a side (label keys, "bibasilar")."""
+    from radkit.reports.structure import structure_report
+
+    out = sides_from_observations(observations_from_items(structure_report(text or "", modality).items))
+    for k in extract(text or "", skip_intent=False):
+        if k.side and k.status != "absent":
+            out[k.key] = merge_sides(out.get(k.key, ""), k.side)
+    return out
+
+
+def sides_from_findings(kfs: list[KeyFinding]) -> dict[str, str]:
+    """Map key -> side of extracted present/uncertain key findings that state one."""
+    return {k.key: k.side for k in kfs if k.side and k.status != "absent"}
+
+
 def changes_from_findings(kfs: list[KeyFinding]) -> dict[str, str]:
     """Map key -> temporal progression of extracted key findings that state one."""
     return {k.key: k.change for k in kfs if k.change}
@@ -211,14 +225,25 @@ def change_conflict(kf: KeyFinding, changes: dict[str, str] | None) -> bool:
     return bool(kf.change and ref and kf.change != ref)
 
 
-def consistent(kf: KeyFinding, ref: dict[str, str], changes: dict[str, str] | None = None) -> bool:
+def side_conflict(kf: KeyFinding, sides: dict[str, str] | None) -> bool:
+    """Whether ``kf`` (present or uncertain) names a side the reference does not (left vs right,
+    bilateral vs one side); unknown sides never conflict."""
+    if kf.status == "absent" or not kf.side or not sides:
+        return False
+    refs = [sides[k] for k in IMPLIED_BY.get(kf.key, frozenset({kf.key})) if sides.get(k)]
+    return bool(refs) and not any(side_fits(kf.side, r) for r in refs)
+
+
+def consistent(kf: KeyFinding, ref: dict[str, str], changes: dict[str, str] | None = None,
+               sides: dict[str, str] | None = None) -> bool:
     """Closed-world factuality of one key finding against a reference (§3.1).
 
     Agrees with the reference -> True; unmentioned in the reference means normal, so an
     absent claim is True and a present/uncertain claim is False. A stated progression
-    ("worsening") that differs from the reference's (``changes``, key -> progression) is False.
+    ("worsening") that differs from the reference's (``changes``, key -> progression) is False,
+    and so is a side that differs from the reference's (``sides``, key -> side).
     """
-    if change_conflict(kf, changes):
+    if change_conflict(kf, changes) or side_conflict(kf, sides):
         return False
     s = _present(ref, kf.key)
     if kf.status == "absent":
@@ -228,12 +253,15 @@ def consistent(kf: KeyFinding, ref: dict[str, str], changes: dict[str, str] | No
     return s in ("present", "uncertain")
 
 
-def support(kf: KeyFinding, chain_ref: dict[str, str], chain_changes: dict[str, str] | None = None) -> str:
-    """Open-world support of one key finding by the mined chain: supported/contradicted/unsupported."""
+def support(kf: KeyFinding, chain_ref: dict[str, str], chain_changes: dict[str, str] | None = None,
+            chain_sides: dict[str, str] | None = None) -> str:
+    """Open-world support of one key finding by the mined chain: supported/contradicted/unsupported.
+
+    A claim contradicts the chain when its polarity, stated progression or side differs."""
     s = _present(chain_ref, kf.key)
     if s is None:
         return "unsupported"
     pos_claim, pos_ref = kf.status != "absent", s != "absent"
-    if pos_claim != pos_ref or change_conflict(kf, chain_changes):
+    if pos_claim != pos_ref or change_conflict(kf, chain_changes) or side_conflict(kf, chain_sides):
         return "contradicted"
     return "supported"

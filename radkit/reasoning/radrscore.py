@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from radkit.reasoning.extract import (
-    KeyFinding, change_conflict, changes_from_findings, changes_from_observations, changes_from_report, consistent,
-    extract, reference_from_observations, reference_from_report, support,
+    KeyFinding, change_conflict, current_part, changes_from_findings, changes_from_observations, changes_from_report, consistent,
+    extract, reference_from_observations, reference_from_report, sides_from_findings, sides_from_observations, sides_from_report,
+    support,
 )
 from radkit.reasoning.labels import Observation
 from radkit.reasoning.outcome import assistant_turn
@@ -91,7 +92,7 @@ def _read(text: str, temporal: bool) -> list[KeyFinding]:
     """Key findings of ``text``; progressions only on temporal records, where the model compares two
     images. On one image "increased opacity" describes density, not a change."""
     kfs = extract(text)
-    return kfs if temporal else [KeyFinding(k.key, k.status) for k in kfs]
+    return kfs if temporal else [KeyFinding(k.key, k.status, "", k.side) for k in kfs]
 
 
 class OfflineJudge:
@@ -125,18 +126,21 @@ class OfflineJudge:
         pm = _read(pred, temporal)
         if reference:
             ref, changes = reference_from_observations(reference), changes_from_observations(reference)
+            sides = sides_from_observations(reference)
         else:
             modality = str((record or {}).get("modality") or "cxr")
             ref = reference_from_report(report, modality)
             changes = changes_from_report(report, modality) if temporal else {}
+            sides = sides_from_report(current_part(report), modality)
         chain_ref, chain_changes = {k.key: k.status for k in gt}, changes_from_findings(gt)
-        correct = sum(consistent(k, ref, changes) for k in pm)
+        chain_sides = sides_from_findings(gt)
+        correct = sum(consistent(k, ref, changes, sides) for k in pm)
         eff = ineff = 0
         c_words = [_words(s) for s in steps_c]
         for step in split_steps(pred):
             kfs = _read(step, temporal)
             if kfs:
-                labels = [support(k, chain_ref, chain_changes) for k in kfs]
+                labels = [support(k, chain_ref, chain_changes, chain_sides) for k in kfs]
                 ok = all(lab == "supported" for lab in labels)
             else:
                 w = _words(step)

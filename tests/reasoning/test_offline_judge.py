@@ -2,7 +2,7 @@
 
 import pytest
 
-from radkit.reasoning.extract import KeyFinding, current_part, extract
+from radkit.reasoning.extract import KeyFinding, current_part, extract, sides_from_report
 from radkit.reasoning.radrscore import OfflineJudge, is_temporal, judge_record
 
 TEMPORAL_Q = ("You are given two images: one reference image and one new image. Please identify the progression "
@@ -21,7 +21,7 @@ def _temporal(think: str, answer: str) -> dict:
 def test_extract_reads_progression_words():
     kfs = extract("The left pleural effusion has increased. Edema is improving. Pneumothorax is unchanged. "
                   "There is no consolidation.")
-    assert kfs == [KeyFinding("effusion", "present", "worsening"), KeyFinding("edema", "present", "improving"),
+    assert kfs == [KeyFinding("effusion", "present", "worsening", "left"), KeyFinding("edema", "present", "improving"),
                    KeyFinding("pneumothorax", "present", "stable"), KeyFinding("consolidation", "absent", "")]
 
 
@@ -62,3 +62,27 @@ def test_chat_transcript_prompt_is_not_judged():
     assert full == judge.judge(reply, chain, "No pleural effusion.")
     assert full.effective + full.ineffective == 2
     assert full.components() == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_extract_reads_laterality_per_finding():
+    kfs = extract("Left pleural effusion and right lower lobe atelectasis. Pneumothorax on the right. "
+                  "Bibasilar opacities. Cardiomegaly is seen in both images.")
+    sides = {k.key: k.side for k in kfs}
+    assert sides == {"effusion": "left", "atelectasis": "right", "pneumothorax": "right", "lung opacity": "bilateral",
+                     "cardiomegaly": ""}
+    # The structurer's anatomies give the report's sides; left + right mentions make "bilateral".
+    ref = sides_from_report("Small left pleural effusion. Right pleural effusion. Left lower lobe atelectasis.")
+    assert ref["effusion"] == "bilateral" and ref["atelectasis"] == "left"
+
+
+def test_wrong_side_is_not_factual_nor_supported():
+    report = "Small left pleural effusion. No pneumothorax."
+    chain = "There is a small left pleural effusion. No pneumothorax. The answer is A) Yes."
+    judge = OfflineJudge()
+    for side, expected in (("left", 1.0), ("right", 0.0), ("bilateral", 0.0), ("", 1.0)):
+        res = judge.judge(f"<think> There is a {side} pleural effusion. </think><answer> A </answer>", chain, report)
+        assert (res.components()[1], res.components()[2]) == (expected, expected), side
+    # A one-sided claim fits a bilateral reference; recall ignores sides (it did not track GPT-4o better).
+    res = judge.judge("<think> There is a right pleural effusion. </think><answer> A </answer>",
+                      "Bilateral pleural effusions.", "Bilateral pleural effusions.")
+    assert res.components() == (1.0, 1.0, 1.0)
