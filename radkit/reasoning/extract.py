@@ -6,8 +6,10 @@ gives one `KeyFinding(key, status)`. Clauses that only announce what will be che
 so a plan is not mistaken for a positive finding.
 
 Keys are radkit finding names plus three benchmark labels that have no radkit finding
-("lung opacity", "enlarged cardiomediastinum", "pneumonia"). Anatomy and severity are
-ignored: the judge compares findings and their status, not their location.
+("lung opacity", "enlarged cardiomediastinum", "pneumonia"); surface forms are the
+ontology's synonyms plus the report structurer's `EXTRA_FINDINGS`. Besides the status, a
+key finding carries its stated side and temporal progression (`radkit.reasoning.qualifiers`);
+severity and the exact anatomy are ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from radkit.reasoning.labels import CHANGE_MAP, LABEL_MAP, Observation, observations_from_items
 from radkit.reports.anatomy import FINDINGS
+from radkit.reports.lexicon import EXTRA_FINDINGS
 from radkit.reasoning.qualifiers import change_near, merge_sides, side_fits, side_near, side_of_anatomy
 
 # Extra surface forms; benchmark label names map to their radkit key.
@@ -41,6 +44,9 @@ def _lexicon() -> list[tuple[str, str]]:
     for f in FINDINGS.values():
         for syn in (f.name,) + tuple(f.synonyms):
             lex[syn] = f.name
+    for name, syns in EXTRA_FINDINGS.items():  # the structurer's real-report surface forms
+        for syn in syns:
+            lex.setdefault(syn, name)
     lex.pop("pneumonia", None)  # its own benchmark label, not consolidation
     lex.update(_EXTRA)
     # Longest surface first so "pleural effusion" wins over "effusion".

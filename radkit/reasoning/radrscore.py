@@ -117,7 +117,11 @@ class OfflineJudge:
         else ``report`` read by the report structurer (`reference_from_report`; modality
         from ``record["modality"]``, default "cxr"). Key findings of the chain and the
         prediction are read with the lexicon `extract`, which skips planning clauses
-        ("I should look for X"): the structurer reads those as positive findings.
+        ("I should look for X"): the structurer reads those as positive findings. A release
+        ``pred`` holding the whole chat transcript is cut to the assistant turn. A stated side
+        that the report (chain) does not state makes a finding incorrect (contradicted); on
+        temporal records a differing progression ("stable" vs "worsening") does too, and
+        also makes a chain finding unrecalled.
         """
         pred = assistant_turn(pred)  # the release's pred holds the whole chat transcript
         steps_c = chain_steps(chain)

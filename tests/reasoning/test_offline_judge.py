@@ -86,3 +86,9 @@ def test_wrong_side_is_not_factual_nor_supported():
     res = judge.judge("<think> There is a right pleural effusion. </think><answer> A </answer>",
                       "Bilateral pleural effusions.", "Bilateral pleural effusions.")
     assert res.components() == (1.0, 1.0, 1.0)
+
+
+def test_structurer_surface_forms_are_read():
+    # "chest tube" and "vascular congestion" are the report structurer's surface forms (EXTRA_FINDINGS).
+    keys = {k.key: k.status for k in extract("A right chest tube is in place. Mild vascular congestion.")}
+    assert keys == {"support device": "present", "edema": "present"}
