@@ -6,8 +6,10 @@ gives one `KeyFinding(key, status)`. Clauses that only announce what will be che
 so a plan is not mistaken for a positive finding.
 
 Keys are radkit finding names plus three benchmark labels that have no radkit finding
-("lung opacity", "enlarged cardiomediastinum", "pneumonia"). Anatomy and severity are
-ignored: the judge compares findings and their status, not their location.
+("lung opacity", "enlarged cardiomediastinum", "pneumonia"); surface forms are the
+ontology's synonyms plus the report structurer's `EXTRA_FINDINGS`. Besides the status, a
+key finding carries its stated side and temporal progression (`radkit.reasoning.qualifiers`);
+severity and the exact anatomy are ignored.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from radkit.reasoning.labels import LABEL_MAP, Observation, observations_from_items
+from radkit.reasoning.labels import CHANGE_MAP, LABEL_MAP, Observation, observations_from_items
 from radkit.reports.anatomy import FINDINGS
+from radkit.reports.lexicon import EXTRA_FINDINGS
+from radkit.reasoning.qualifiers import change_near, merge_sides, side_fits, side_near, side_of_anatomy
 
 # Extra surface forms; benchmark label names map to their radkit key.
 _EXTRA = {
@@ -40,6 +44,9 @@ def _lexicon() -> list[tuple[str, str]]:
     for f in FINDINGS.values():
         for syn in (f.name,) + tuple(f.synonyms):
             lex[syn] = f.name
+    for name, syns in EXTRA_FINDINGS.items():  # the structurer's real-report surface forms
+        for syn in syns:
+            lex.setdefault(syn, name)
     lex.pop("pneumonia", None)  # its own benchmark label, not consolidation
     lex.update(_EXTRA)
     # Longest surface first so "pleural effusion" wins over "effusion".
@@ -68,6 +75,8 @@ class KeyFinding:
 
     key: str
     status: str  # "present" | "absent" | "uncertain"
+    change: str = ""  # "stable" | "worsening" | "improving" | "" (none stated)
+    side: str = ""  # "left" | "right" | "bilateral" | "" (none stated)
 
 
 def clauses(text: str) -> list[str]:
@@ -87,7 +96,8 @@ def extract(text: str, skip_intent: bool = True) -> list[KeyFinding]:
     for cl in clauses(text):
         if skip_intent and _INTENT.search(cl):
             continue
-        for m in _PATTERN.finditer(cl):
+        mentions = list(_PATTERN.finditer(cl))
+        for j, m in enumerate(mentions):
             key = _SURF[m.group(1).lower()]
             before = cl[max(0, m.start() - 60):m.start()]
             # Negation scope ends at a conjunction that starts a new positive phrase.
@@ -99,9 +109,14 @@ def extract(text: str, skip_intent: bool = True) -> list[KeyFinding]:
                 status = "uncertain"
             else:
                 status = "present"
-            found.pop(key, None)
-            found[key] = status
-    return [KeyFinding(k, s) for k, s in found.items()]
+            change = change_near(cl, m.start(), m.end()) if status != "absent" else ""
+            side = side_near(cl, m.start(), m.end(), mentions[j - 1].end() if j else 0,
+                                mentions[j + 1].start() if j + 1 < len(mentions) else None) if status != "absent" else ""
+            old = found.pop(key, ("", "", ""))
+            same = old[0] == status
+            found[key] = (status, change or (old[1] if same else ""),
+                          merge_sides(old[2], side) if same else side)
+    return [KeyFinding(k, s, c, d) for k, (s, c, d) in found.items()]
 
 
 def reference_from_observations(observations: list[Observation]) -> dict[str, str]:
@@ -146,12 +161,96 @@ def _present(ref: dict[str, str], key: str) -> str | None:
     return None
 
 
-def consistent(kf: KeyFinding, ref: dict[str, str]) -> bool:
+def current_part(report: str) -> str:
+    """The current study's text of a prior/current report pair ("Previous Report: ... Current Report: ...",
+    the release's temporal records), else the whole report."""
+    m = re.search(r"current report\s*:", report or "", re.I)
+    return report[m.end():] if m else (report or "")
+
+
+def changes_from_observations(observations: list[Observation]) -> dict[str, str]:
+    """Map key -> temporal progression ("stable"/"worsening"/"improving") from observations' ``change``."""
+    return {o.finding: CHANGE_MAP[o.change] for o in observations if o.change in CHANGE_MAP}
+
+
+def changes_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
+    """Map key -> temporal progression stated in a report's current part (structurer + lexicon reader)."""
+    from radkit.reports.structure import structure_report
+
+    cur = current_part(text)
+    out = changes_from_observations(observations_from_items(structure_report(cur, modality).items))
+    for k in extract(cur, skip_intent=False):
+        if k.change and k.key not in out:
+            out[k.key] = k.change
+    return out
+
+
+def sides_from_observations(observations: list[Observation]) -> dict[str, str]:
+    """Map key -> side ("left"/"right"/"bilateral") of the present/uncertain observations' anatomies."""
+    out: dict[str, str] = {}
+    for o in observations:
+        side = side_of_anatomy(o.anatomy)
+        if o.status != "absent" and side:
+            out[o.finding] = merge_sides(out.get(o.finding, ""), side)
+    return out
+
+
+def sides_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
+    """Map key -> side of a report's positive findings: the structurer's anatomies, then the lexicon
+    reader for keys the structurer leaves without a side (label keys, "bibasilar")."""
+    from radkit.reports.structure import structure_report
+
+    out = sides_from_observations(observations_from_items(structure_report(text or "", modality).items))
+    for k in extract(text or "", skip_intent=False):
+        if k.side and k.status != "absent":
+            out[k.key] = merge_sides(out.get(k.key, ""), k.side)
+    return out
+
+
+def sides_from_findings(kfs: list[KeyFinding]) -> dict[str, str]:
+    """Map key -> side of extracted present/uncertain key findings that state one."""
+    return {k.key: k.side for k in kfs if k.side and k.status != "absent"}
+
+
+def changes_from_findings(kfs: list[KeyFinding]) -> dict[str, str]:
+    """Map key -> temporal progression of extracted key findings that state one."""
+    return {k.key: k.change for k in kfs if k.change}
+
+
+def _change(changes: dict[str, str] | None, key: str) -> str:
+    """Progression of ``key`` in ``changes`` following `IMPLIED_BY`; "" when none is stated."""
+    for k in sorted(IMPLIED_BY.get(key, frozenset({key}))):
+        if (changes or {}).get(k):
+            return changes[k]
+    return ""
+
+
+def change_conflict(kf: KeyFinding, changes: dict[str, str] | None) -> bool:
+    """Whether ``kf`` states a progression and the reference states a different one for its key."""
+    ref = _change(changes, kf.key)
+    return bool(kf.change and ref and kf.change != ref)
+
+
+def side_conflict(kf: KeyFinding, sides: dict[str, str] | None) -> bool:
+    """Whether ``kf`` (present or uncertain) names a side the reference does not (left vs right,
+    bilateral vs one side); unknown sides never conflict."""
+    if kf.status == "absent" or not kf.side or not sides:
+        return False
+    refs = [sides[k] for k in IMPLIED_BY.get(kf.key, frozenset({kf.key})) if sides.get(k)]
+    return bool(refs) and not any(side_fits(kf.side, r) for r in refs)
+
+
+def consistent(kf: KeyFinding, ref: dict[str, str], changes: dict[str, str] | None = None,
+               sides: dict[str, str] | None = None) -> bool:
     """Closed-world factuality of one key finding against a reference (§3.1).
 
     Agrees with the reference -> True; unmentioned in the reference means normal, so an
-    absent claim is True and a present/uncertain claim is False.
+    absent claim is True and a present/uncertain claim is False. A stated progression
+    ("worsening") that differs from the reference's (``changes``, key -> progression) is False,
+    and so is a side that differs from the reference's (``sides``, key -> side).
     """
+    if change_conflict(kf, changes) or side_conflict(kf, sides):
+        return False
     s = _present(ref, kf.key)
     if kf.status == "absent":
         return s in (None, "absent") or (s == "uncertain")
@@ -160,10 +259,15 @@ def consistent(kf: KeyFinding, ref: dict[str, str]) -> bool:
     return s in ("present", "uncertain")
 
 
-def support(kf: KeyFinding, chain_ref: dict[str, str]) -> str:
-    """Open-world support of one key finding by the mined chain: supported/contradicted/unsupported."""
+def support(kf: KeyFinding, chain_ref: dict[str, str], chain_changes: dict[str, str] | None = None,
+            chain_sides: dict[str, str] | None = None) -> str:
+    """Open-world support of one key finding by the mined chain: supported/contradicted/unsupported.
+
+    A claim contradicts the chain when its polarity, stated progression or side differs."""
     s = _present(chain_ref, kf.key)
     if s is None:
         return "unsupported"
     pos_claim, pos_ref = kf.status != "absent", s != "absent"
-    return "supported" if pos_claim == pos_ref else "contradicted"
+    if pos_claim != pos_ref or change_conflict(kf, chain_changes) or side_conflict(kf, chain_sides):
+        return "contradicted"
+    return "supported"

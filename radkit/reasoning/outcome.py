@@ -36,16 +36,21 @@ class Parsed:
         return None if self.problem in ANSWER_PROBLEMS else self.answer
 
 
+def assistant_turn(text: str) -> str:
+    """The model's own output ``y`` (SPEC §3.1): text after the last "assistant" chat marker
+    when the release saved the whole transcript (system + user prompt + reply), else ``text``."""
+    text = text or ""
+    tail = text.split("assistant")[-1]
+    return tail if ("<answer>" in tail or "<think>" in tail) else text
+
+
 def parse_output(text: str) -> Parsed:
     """Split an output into think and answer; ``problem`` names what is malformed.
 
     Problems: "no answer tag", "multiple answers", "no think tag", "empty think", "empty answer".
     Text before an "assistant" chat marker is dropped, as in the release.
     """
-    text = text or ""
-    tail = text.split("assistant")[-1]
-    if "<answer>" in tail or "<think>" in tail:  # a chat transcript: keep the assistant turn only
-        text = tail
+    text = assistant_turn(text)
     answers = _ANSWER.findall(text)
     thinks = _THINK.findall(text)
     think = thinks[0].strip() if thinks else None

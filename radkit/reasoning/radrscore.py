@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from radkit.reasoning.extract import (
-    KeyFinding, consistent, extract, reference_from_observations, reference_from_report, support,
+    KeyFinding, change_conflict, current_part, changes_from_findings, changes_from_observations, changes_from_report, consistent,
+    extract, reference_from_observations, reference_from_report, sides_from_findings, sides_from_observations, sides_from_report,
+    support,
 )
 from radkit.reasoning.labels import Observation
+from radkit.reasoning.outcome import assistant_turn
 from radkit.reasoning.prompts import chain_steps, chain_text
 
 _STOP = frozenset("the a an of and or to in on is are was were be this that with for from as by it its at "
@@ -70,9 +73,26 @@ def split_steps(text: str) -> list[str]:
 
 
 def recalled(gt: list[KeyFinding], pred: list[KeyFinding]) -> int:
-    """GT findings also stated by the prediction with the same polarity (uncertain counts as positive)."""
+    """GT findings also stated by the prediction with the same polarity (uncertain counts as positive)
+    and no conflicting progression ("worsening" vs "stable")."""
     pol = {k.key: k.status != "absent" for k in pred}
-    return sum(1 for k in gt if k.key in pol and pol[k.key] == (k.status != "absent"))
+    pch = changes_from_findings(pred)
+    return sum(1 for k in gt if k.key in pol and pol[k.key] == (k.status != "absent")
+               and not change_conflict(KeyFinding(k.key, k.status, pch.get(k.key, "")), {k.key: k.change}))
+
+
+def is_temporal(record: dict | None) -> bool:
+    """Whether a record asks for a progression (radkit ``task == "temporal"``, or the release's question
+    "identify the progression of X")."""
+    r = record or {}
+    return r.get("task") == "temporal" or "progression of" in str(r.get("question") or "").lower()
+
+
+def _read(text: str, temporal: bool) -> list[KeyFinding]:
+    """Key findings of ``text``; progressions only on temporal records, where the model compares two
+    images. On one image "increased opacity" describes density, not a change."""
+    kfs = extract(text)
+    return kfs if temporal else [KeyFinding(k.key, k.status, "", k.side) for k in kfs]
 
 
 class OfflineJudge:
@@ -97,23 +117,34 @@ class OfflineJudge:
         else ``report`` read by the report structurer (`reference_from_report`; modality
         from ``record["modality"]``, default "cxr"). Key findings of the chain and the
         prediction are read with the lexicon `extract`, which skips planning clauses
-        ("I should look for X"): the structurer reads those as positive findings.
+        ("I should look for X"): the structurer reads those as positive findings. A release
+        ``pred`` holding the whole chat transcript is cut to the assistant turn. A stated side
+        that the report (chain) does not state makes a finding incorrect (contradicted); on
+        temporal records a differing progression ("stable" vs "worsening") does too, and
+        also makes a chain finding unrecalled.
         """
+        pred = assistant_turn(pred)  # the release's pred holds the whole chat transcript
         steps_c = chain_steps(chain)
-        gt = extract(" ".join(steps_c))
-        pm = extract(pred)
+        temporal = is_temporal(record)
+        gt = _read(" ".join(steps_c), temporal)
+        pm = _read(pred, temporal)
         if reference:
-            ref = reference_from_observations(reference)
+            ref, changes = reference_from_observations(reference), changes_from_observations(reference)
+            sides = sides_from_observations(reference)
         else:
-            ref = reference_from_report(report, str((record or {}).get("modality") or "cxr"))
-        chain_ref = {k.key: k.status for k in gt}
-        correct = sum(consistent(k, ref) for k in pm)
+            modality = str((record or {}).get("modality") or "cxr")
+            ref = reference_from_report(report, modality)
+            changes = changes_from_report(report, modality) if temporal else {}
+            sides = sides_from_report(current_part(report), modality)
+        chain_ref, chain_changes = {k.key: k.status for k in gt}, changes_from_findings(gt)
+        chain_sides = sides_from_findings(gt)
+        correct = sum(consistent(k, ref, changes, sides) for k in pm)
         eff = ineff = 0
         c_words = [_words(s) for s in steps_c]
         for step in split_steps(pred):
-            kfs = extract(step)
+            kfs = _read(step, temporal)
             if kfs:
-                labels = [support(k, chain_ref) for k in kfs]
+                labels = [support(k, chain_ref, chain_changes, chain_sides) for k in kfs]
                 ok = all(lab == "supported" for lab in labels)
             else:
                 w = _words(step)
