@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from radkit.reasoning.extract import (
-    KeyFinding, change_conflict, current_part, changes_from_findings, changes_from_observations, changes_from_report, consistent,
-    extract, reference_from_observations, reference_from_report, sides_from_findings, sides_from_observations, sides_from_report,
-    support,
+    KeyFinding, change_conflict, changes_from_findings, changes_from_observations, changes_from_report, consistent,
+    current_part, extract, reference_from_observations, reference_from_report, sides_from_findings,
+    sides_from_observations, sides_from_report, support,
 )
 from radkit.reasoning.labels import Observation
 from radkit.reasoning.outcome import assistant_turn
