@@ -111,8 +111,11 @@ def topk_inputs(queries, database, k: int, mask) -> tuple[torch.Tensor, torch.Te
             raise ValueError(f"mask must be bool (N,)/(Q, N) or a 1-D integer tensor of allowed ids, got {m.dtype} "
                              f"shape {tuple(m.shape)}")
         ids = m.long()
-        if ids.numel() and (ids.min() < 0 or ids.max() >= n):
-            raise ValueError(f"allowed ids must lie in [0, {n}), got range [{int(ids.min())}, {int(ids.max())}]")
+        if ids.numel():
+            lo, hi = torch.aminmax(ids)  # one reduction and one device sync for both bounds
+            lo, hi = int(lo), int(hi)
+            if lo < 0 or hi >= n:
+                raise ValueError(f"allowed ids must lie in [0, {n}), got range [{lo}, {hi}]")
         m = torch.zeros(n, dtype=torch.bool, device=ids.device)
         m[ids] = True
     if single and m.dim() == 2 and m.shape[0] == 1:

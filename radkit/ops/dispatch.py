@@ -71,8 +71,34 @@ def _format(reasons: list[tuple[str, list[str]]]) -> str:
     return "; ".join(f"{n}: {', '.join(r) if r else 'ok'}" for n, r in reasons)
 
 
+# (backends, requested, RADKIT_OPS, device type, dtype, k) -> (backend, fallback) of an earlier call whose
+# compiled build was loaded: the checks above cost more than a GPU top-k over 1M rows, and their answer
+# cannot change while the build stays loaded (re-checked on every hit; anything else takes the slow path).
+_CHOICES: dict[tuple, tuple[Backend, Backend | None]] = {}
+
+
+def _loaded(b: Backend) -> bool:
+    return b.build_kind is None or b.build_kind in _build._LOADED
+
+
 def call(backends: list[Backend], inputs: dict, backend: str | None, *args, **kwargs) -> Any:
     """Run the first backend with no reasons (or the requested one) on ``args``."""
+    dev = inputs["device"]
+    key = (id(backends), backend, os.environ.get("RADKIT_OPS"), getattr(dev, "type", dev), inputs["dtype"],
+           inputs.get("k"))
+    hit = _CHOICES.get(key)
+    if hit is not None and _loaded(hit[0]):
+        return _run(hit[0], args, kwargs, fallback=hit[1])
+    b, fallback = _choose(backends, inputs, backend)
+    if _loaded(b):
+        if len(_CHOICES) > 1024:  # many distinct k: keep the table small
+            _CHOICES.clear()
+        _CHOICES[key] = (b, fallback)
+    return _run(b, args, kwargs, fallback=fallback)
+
+
+def _choose(backends: list[Backend], inputs: dict, backend: str | None) -> tuple[Backend, Backend | None]:
+    """(backend to run, fallback if its build fails to load); raises when none can run."""
     want = _requested(backend)
     if want is not None:
         chosen = [b for b in backends if b.name == want]
@@ -82,11 +108,11 @@ def call(backends: list[Backend], inputs: dict, backend: str | None, *args, **kw
         if reasons:
             raise RuntimeError(f"{backends[0].op}: requested backend {want!r} cannot run: {'; '.join(reasons)}. "
                                f"All backends: {_format(explain(backends, inputs))}")
-        return _run(chosen[0], args, kwargs, fallback=None)
+        return chosen[0], None
     for b in backends:
         if not b.not_supported_reasons(inputs):
             ref = next(x for x in backends if x.name == "reference")
-            return _run(b, args, kwargs, fallback=None if b is ref else ref)
+            return b, (None if b is ref else ref)
     raise RuntimeError(f"{backends[0].op}: no backend can run these inputs: {_format(explain(backends, inputs))}")
 
 

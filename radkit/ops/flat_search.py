@@ -136,17 +136,24 @@ class FlatTopK:
         if m.is_floating_point() or m.dim() != 1:
             raise ValueError(f"allowed_ids must be 1-D integer ids or a bool mask (N,)/(Q, N), got {m.dtype} "
                              f"shape {tuple(m.shape)}")
-        if m.device.type == "cpu":  # numpy: no thread-pool round trips for these small ops
-            a = np.unique(m.numpy().astype(np.int64, copy=False))
-            ids = torch.from_numpy(a[(a >= 0) & (a < self.ntotal)]).to(dev)  # faiss: unknown ids match nothing
-        else:
-            ids = torch.unique(m.to(device=dev, dtype=torch.int64))
-            ids = ids[(ids >= 0) & (ids < self.ntotal)]
-        if ids.numel() < SUBSET_FRACTION * self.ntotal:
+        # Deduplicate by scattering into a bool mask over the database (O(ids + N), no sort): its
+        # nonzero positions are the sorted unique ids. Unknown ids match nothing, as in faiss.
+        n = self.ntotal
+        if dev.type == "cpu":  # numpy: no thread-pool round trips for these small ops
+            a = m.cpu().numpy().astype(np.int64, copy=False)
+            keep = np.zeros(n, dtype=bool)
+            keep[a[(a >= 0) & (a < n)]] = True
+            ids = np.flatnonzero(keep)
+            if ids.size < SUBSET_FRACTION * n:
+                return None, torch.from_numpy(ids)
+            return torch.from_numpy(keep), None
+        a = m.to(device=dev, dtype=torch.int64)  # on the database's device: one copy of the ids
+        keep = torch.zeros(n, dtype=torch.bool, device=dev)
+        keep[a[(a >= 0) & (a < n)]] = True
+        ids = keep.nonzero().squeeze(1)  # the one device sync of this path
+        if ids.numel() < SUBSET_FRACTION * n:
             return None, ids
-        mask = torch.zeros(self.ntotal, dtype=torch.bool, device=dev)
-        mask[ids] = True
-        return mask, None
+        return keep, None
 
 
 def _descending_ids_within_ties(s: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

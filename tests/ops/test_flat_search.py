@@ -117,3 +117,17 @@ def test_tie_orders_torch_io_masks_and_errors(cpu_ext):
         FlatTopK(db, tie_order="random")
     with pytest.raises(ValueError, match="allowed_ids"):
         FlatTopK(db).search(q, 1, allowed_ids=np.array([0.5]))
+
+
+def test_allowed_ids_dedup_equals_np_unique():
+    # the O(n) mask scatter gives exactly np.unique's sorted valid ids (subset path) or their mask
+    rng = np.random.default_rng(4)
+    index = FlatTopK(np.zeros((5000, 2), np.float32))
+    for n_ids in (0, 7, 900, 4000, 20000):
+        ids = rng.integers(-20, 5020, n_ids)
+        want = np.unique(ids)
+        want = want[(want >= 0) & (want < 5000)]
+        mask, got = index._allowed(ids)
+        got = np.flatnonzero(mask.numpy()) if got is None else got.numpy()
+        np.testing.assert_array_equal(got, want)
+        assert (mask is None) == (want.size < 0.25 * 5000)
