@@ -5,8 +5,7 @@
 Knobs (read by the CUDA launchers at each call, defaults in cuda_kernels/): RADKIT_CT_PLANES
 (output x planes per thread), RADKIT_TOPK_SOFT (pending takes that trigger a flush),
 RADKIT_TOPK_VMAX (candidates per thread and step), RADKIT_TOPK_SPLIT (blocks per SM for few
-queries), RADKIT_TOPK_FUSED_Q / RADKIT_TOPK_FUSED_BPS (fused few-query kernel: largest Q, blocks
-per SM). Every candidate is timed against the same anchors (torch bf16 mm + topk; copy
+queries). Every candidate is timed against the same anchors (torch bf16 mm + topk; copy
 bandwidth) in this run; the chosen setting maximises the worst ratio over Q = 1, 16, 256.
 """
 
@@ -59,20 +58,7 @@ def tune_topk(n: int, d: int, k: int) -> dict:
     results.sort(key=lambda r: -r[0])
     _, soft, vmax, split, ratios = results[0]
     print(f"best topk: soft={soft} vmax={vmax} split={split} ({', '.join(f'Q={q} {r:.2f}x' for q, r in ratios.items())})")
-    env = {"RADKIT_TOPK_SOFT": soft, "RADKIT_TOPK_VMAX": vmax, "RADKIT_TOPK_SPLIT": split}
-    os.environ.update({k: str(v) for k, v in env.items()})
-    # fused few-query kernel: threshold (0 = off) and blocks per SM, timed on Q = 1 and 16 only
-    fused = []
-    for fq, bps in itertools.product((0, 16), (0, 1, 2, 4)):
-        if fq == 0 and bps:
-            continue
-        os.environ.update(RADKIT_TOPK_FUSED_Q=str(fq), RADKIT_TOPK_FUSED_BPS=str(bps))
-        r = {nq: anchor[nq] / best(lambda: ops.similarity_topk(qs[nq], db, k, backend="cuda"), 10) for nq in (1, 16)}
-        fused.append((min(r.values()), fq, bps))
-        print(f"fused_q={fq:<2} bps={bps}: " + "  ".join(f"Q={nq} {x:4.2f}x" for nq, x in r.items()))
-    _, fq, bps = max(fused)
-    print(f"best fused: fused_q={fq} bps={bps}")
-    return {**env, "RADKIT_TOPK_FUSED_Q": fq, "RADKIT_TOPK_FUSED_BPS": bps}
+    return {"RADKIT_TOPK_SOFT": soft, "RADKIT_TOPK_VMAX": vmax, "RADKIT_TOPK_SPLIT": split}
 
 
 def main() -> None:

@@ -31,10 +31,6 @@ cudaError_t topk_merge_cuda(const float* scores, int64_t Q, int64_t T, int64_t l
                             int32_t* run_i, int k, int K, float* part_s, int32_t* part_i, int S,
                             cudaStream_t stream);
 int topk_split_count(int64_t Q, int64_t T, int K);
-int topk_fused_blocks(int64_t Q, int64_t N, int64_t D, int k, bool bf16, bool aligned16);
-cudaError_t topk_fused_cuda(const void* q, const void* db, bool bf16, int Q, int64_t N, int D, const bool* mask,
-                            int64_t mask_qstride, int k, int K, int S, int32_t* scratch, float* out_s,
-                            int64_t* out_i, cudaStream_t stream);
 #endif
 }  // namespace radkit
 
@@ -119,29 +115,9 @@ std::vector<torch::Tensor> similarity_topk(torch::Tensor queries, torch::Tensor 
     TORCH_CHECK(N < (int64_t(1) << 31), "CUDA top-k keeps int32 indices: N must be < 2^31, got ", N);
     const int64_t K = std::max<int64_t>(next_pow2(k), 32);
     auto f32 = queries.options().dtype(torch::kFloat32);
-    auto stream = c10::cuda::getCurrentCUDAStream().stream();
-    // few queries: one fused pass (scores + per-block top-k, no score matrix, tile unused), then a
-    // merge of the per-block lists; 0 blocks = not applicable (see topk_fused_blocks)
-    const bool same_dtype = database.scalar_type() == queries.scalar_type();
-    const bool is_bf16 = queries.scalar_type() == torch::kBFloat16;
-    if (same_dtype && (is_bf16 || !low_precision) && database.is_contiguous()) {
-      const bool aligned = reinterpret_cast<uintptr_t>(q.data_ptr()) % 16 == 0 &&
-                           reinterpret_cast<uintptr_t>(database.data_ptr()) % 16 == 0;
-      const int S = radkit::topk_fused_blocks(Q, N, queries.size(1), (int)k, is_bf16, aligned);
-      if (S > 0) {
-        auto out_s = torch::empty({Q, k}, f32);
-        auto out_i = torch::empty({Q, k}, queries.options().dtype(torch::kInt64));
-        auto scratch = torch::empty({2 * Q * S * k}, queries.options().dtype(torch::kInt32));
-        auto err = radkit::topk_fused_cuda(q.data_ptr(), database.data_ptr(), is_bf16, (int)Q, N,
-                                           (int)queries.size(1), has_mask ? mask.data_ptr<bool>() : nullptr,
-                                           mask_qstride, (int)k, (int)K, S, scratch.data_ptr<int32_t>(),
-                                           out_s.data_ptr<float>(), out_i.data_ptr<int64_t>(), stream);
-        TORCH_CHECK(err == cudaSuccess, "similarity_topk fused CUDA kernel failed: ", cudaGetErrorString(err));
-        return {out_s, out_i};
-      }
-    }
     auto run_s = torch::full({Q, K}, -std::numeric_limits<float>::infinity(), f32);
     auto run_i = torch::full({Q, K}, -1, queries.options().dtype(torch::kInt32));
+    auto stream = c10::cuda::getCurrentCUDAStream().stream();
     // few queries: each tile is split across several blocks per query (scratch for their lists)
     const int s_max = radkit::topk_split_count(Q, std::min(tile, N), (int)K);
     auto part_s = torch::empty({s_max > 1 ? Q * s_max * K : 0}, f32);
@@ -195,9 +171,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("ct_preprocess", &ct_preprocess, "fused CT preprocessing (see radkit.ops.reference)");
   m.def("similarity_topk", &similarity_topk, "streamed exact inner-product top-k");
 #ifdef RADKIT_WITH_CUDA
-  m.def("topk_fused_blocks", [](int64_t Q, int64_t N, int64_t D, int64_t k, bool bf16) {
-    return radkit::topk_fused_blocks(Q, N, D, (int)k, bf16, true);
-  }, "blocks the fused few-query top-k would use for aligned inputs (0: the tiled path runs instead)");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

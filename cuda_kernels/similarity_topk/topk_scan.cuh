@@ -1,5 +1,5 @@
 // similarity_topk CUDA: the block-wide running top-k list (append buffer, bitonic flush, threshold
-// scan) shared by the tile-merge kernels (topk_cuda.cu) and the fused few-query kernel (topk_fused.cu).
+// scan) used by the tile-merge kernels (topk_cuda.cu).
 // Device functions are inline: each .cu is its own translation unit (no relocatable device code).
 #pragma once
 #include <cuda_runtime.h>

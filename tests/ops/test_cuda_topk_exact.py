@@ -1,6 +1,6 @@
-"""CUDA fused few-query top-k (scores + per-block top-k in one pass) vs the reference; GPU only.
+"""CUDA top-k on exactly representable scores vs the reference; GPU only.
 
-Integer-valued inputs make every dot product exact in any summation order (bf16 mma or fp32 FMA),
+Integer-valued inputs make every dot product exact in any summation order (cuBLAS bf16 or fp32),
 so scores and indices, ties included, must equal the pure-torch reference bit for bit.
 """
 
@@ -35,20 +35,19 @@ def ext():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("nq", [1, 3, 16])
 @pytest.mark.parametrize("d", [32, 40, 520])
-def test_fused_equals_reference_with_ties_and_masks(ext, dtype, nq, d):
+def test_exact_scores_equal_reference_with_ties_and_masks(ext, dtype, nq, d):
     g = torch.Generator().manual_seed(nq * 1000 + d)
-    n = 20_011  # not a multiple of the 128-row chunk
+    n = 20_011  # odd size: partial last tile and scan step
     db, q = _ints((n, d), g, dtype), _ints((nq, d), g, dtype)
-    assert ext.topk_fused_blocks(nq, n, d, 100, dtype == torch.bfloat16) > 0  # the fused path runs
     per_query = torch.rand(nq, n, generator=g) > 0.3
     shared = torch.rand(n, generator=g) > 0.9
-    for k in (1, 10, 100, 256, 4096):  # 4096 > the fused limit: the tiled path, same answer
+    for k in (1, 10, 100, 256, 4096):
         for mask in (None, per_query, shared):
             _check(q, db, k, mask, msg=f"k={k} mask={None if mask is None else tuple(mask.shape)}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_fused_edge_cases(ext, dtype):
+def test_exact_edge_cases(ext, dtype):
     g = torch.Generator().manual_seed(7)
     db, q = _ints((300, 16), g, dtype), _ints((4, 16), g, dtype)
     q[:, 0] = 1  # no zero query entry meets the inf rows below (0 * inf = NaN)
@@ -60,18 +59,18 @@ def test_fused_edge_cases(ext, dtype):
     few[[3, 250, 17]] = True
     for k, mask in ((10, None), (310, None), (5, none), (7, few), (256, few)):
         _check(q, db, k, mask, msg=f"k={k}")
-    _check(q[:, :8].contiguous(), db[:, :8].contiguous(), 3)  # D = 8: one partial 32-wide chunk
-    _check(q, db[:50].contiguous(), 64)  # k > N on the fused path: padding
+    _check(q[:, :8].contiguous(), db[:, :8].contiguous(), 3)  # D = 8
+    _check(q, db[:50].contiguous(), 64)  # k > N: padding
     s, i = ops.similarity_topk(q[0].cuda(), db.cuda(), 3, mask=[11, 3, 250], backend="cuda")  # 1-D, allowed ids
     rs, ri = similarity_topk_ref(q[0], db, 3, mask=[11, 3, 250])
     assert torch.equal(s.cpu(), rs) and torch.equal(i.cpu(), ri)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("knobs", [{"RADKIT_TOPK_FUSED_BPS": "1"}, {"RADKIT_TOPK_SOFT": "1"},
-                                   {"RADKIT_TOPK_FUSED_BPS": "32", "RADKIT_TOPK_VMAX": "1"}])
-def test_fused_long_database_and_knobs(ext, monkeypatch, dtype, knobs):
-    # many chunks per block (BPS=1), a flush after every chunk (SOFT=1), many blocks (BPS=32)
+@pytest.mark.parametrize("knobs", [{"RADKIT_TOPK_SPLIT": "1"}, {"RADKIT_TOPK_SOFT": "1"},
+                                   {"RADKIT_TOPK_SPLIT": "32", "RADKIT_TOPK_VMAX": "1"}])
+def test_long_database_and_knobs(ext, monkeypatch, dtype, knobs):
+    # one block per SM (SPLIT=1), a flush after every step (SOFT=1), many blocks, one candidate per read
     for name, value in knobs.items():
         monkeypatch.setenv(name, value)
     g = torch.Generator().manual_seed(11)
@@ -82,37 +81,7 @@ def test_fused_long_database_and_knobs(ext, monkeypatch, dtype, knobs):
     _check(q, db, 50, mask)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_threshold_knob_old_and_new_path_identical(ext, monkeypatch, dtype):
-    # RADKIT_TOPK_FUSED_Q=0 forces the tiled GEMM + merge path; 16 (default) the fused one
-    g = torch.Generator().manual_seed(3)
-    exact_db, exact_q = _ints((50_000, 128), g, dtype), _ints((16, 128), g, dtype)
-    rand_db = torch.nn.functional.normalize(torch.randn(50_000, 128, generator=g), dim=1).to(dtype)
-    rand_q = torch.nn.functional.normalize(torch.randn(5, 128, generator=g), dim=1).to(dtype)
-    out = {}
-    for knob in ("0", "16"):
-        monkeypatch.setenv("RADKIT_TOPK_FUSED_Q", knob)
-        out[knob] = (ops.similarity_topk(exact_q.cuda(), exact_db.cuda(), 10, backend="cuda"),
-                     ops.similarity_topk(rand_q.cuda(), rand_db.cuda(), 10, backend="cuda"))
-    (es0, ei0), (rs0, ri0) = out["0"]
-    (es1, ei1), (rs1, ri1) = out["16"]
-    assert torch.equal(es0, es1) and torch.equal(ei0, ei1)  # exact scores: identical, ties included
-    # real-valued data: summation order (cuBLAS vs mma/FMA) moves scores by float32 rounding only
-    torch.testing.assert_close(rs1, rs0, atol=1e-5, rtol=0)
-    assert (ri1 == ri0).float().mean() > 0.99
-    rs, ri = similarity_topk_ref(rand_q, rand_db, 10)
-    torch.testing.assert_close(rs1.cpu(), rs, atol=1e-5, rtol=0)
-
-
-def test_fused_refuses_what_it_cannot_run(ext, monkeypatch):
-    assert ext.topk_fused_blocks(17, 1000, 64, 10, True) == 0  # Q above the threshold
-    assert ext.topk_fused_blocks(4, 1000, 64, 257, True) == 0  # k above the list limit
-    assert ext.topk_fused_blocks(4, 1000, 20, 10, True) == 0  # bf16 D % 8 != 0
-    assert ext.topk_fused_blocks(4, 1000, 20, 10, False) > 0  # fp32 D % 4 == 0
-    monkeypatch.setenv("RADKIT_TOPK_FUSED_Q", "2")
-    assert ext.topk_fused_blocks(3, 1000, 64, 10, False) == 0
-    monkeypatch.delenv("RADKIT_TOPK_FUSED_Q")
-    # those inputs still get the right answer through the tiled path, as do misaligned rows
+def test_odd_widths_and_misaligned_rows(ext):
     g = torch.Generator().manual_seed(5)
     for dtype, d in ((torch.bfloat16, 20), (torch.float32, 8)):
         db, q = _ints((3000, d), g, dtype), _ints((3, d), g, dtype)
