@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device-machine run for the fused kernels: build the CUDA extension, run the GPU tests
-# (CUDA numerics vs the pure-torch reference), the GPU rows of bench_ops.py and a kernel profile.
+# (CUDA numerics vs the pure-torch reference), the GPU rows of bench_ops.py and a kernel profile;
+# TRAIN=1 adds benchmarks/gpu_train_check.py (alone: bash benchmarks/gpu_train_check.sh).
 # Logs go to $OUT (the device tool's result folder) or ./gpu_check_out.
 #
 #   bash benchmarks/gpu_check.sh            # on a machine with python3 + torch + nvcc
@@ -47,6 +48,10 @@ print('cpu build s', round(build.build('cpu'), 1))"
       --section WarpStateStats --section Occupancy python3 -c "import torch, radkit.ops as ops
 db = torch.randn(1000000, 512, device='cuda').to(torch.bfloat16); q = torch.randn(16, 512, device='cuda').to(torch.bfloat16)
 ops.similarity_topk(q, db, 10, backend='cuda'); torch.cuda.synchronize()"
+  fi
+  if [ "${TRAIN:-0}" = 1 ]; then
+    step "gpu_train_check (RadIR + SFT, bf16-mixed, fsdp)"
+    timeout "${TRAIN_S:-240}" python3 benchmarks/gpu_train_check.py
   fi
   step done
 } 2>&1 | tee "$OUT/gpu_check.log"
