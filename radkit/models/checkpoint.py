@@ -31,6 +31,9 @@ KEY_REMAP: list[tuple[str, str | None]] = [
     (r"^decoder\.to_fused_latent\.(.*)$", r"decoder.out_proj.\1"),
 ]
 
+# Parameters that were 0-d scalars in older files and are (1,) now (FSDP refuses 0-d parameters).
+SCALAR_TO_1D = ("logit_scale",)
+
 
 def load_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors of a ``.safetensors`` file (no pickle involved).
@@ -70,6 +73,9 @@ def load_weights_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], 
     """
     state = remap_state_dict(state)
     own = model.state_dict()
+    for key in SCALAR_TO_1D:  # files saved before the (1,) shape carry a 0-d tensor: same value
+        if key in state and key in own and state[key].dim() == 0 and own[key].shape == (1,):
+            state[key] = state[key].reshape(1)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)

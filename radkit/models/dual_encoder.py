@@ -26,7 +26,7 @@ class DualEncoder(nn.Module):
         saved_dir: a model folder to take the text config/tokenizer from (used by `load_model`).
 
     Attributes:
-        logit_scale: θ; image-text logits are exp(θ)·cos (θ0 = cfg.init_logit_scale).
+        logit_scale: θ, shape (1,); image-text logits are exp(θ)·cos (θ0 = cfg.init_logit_scale).
     """
 
     def __init__(self, cfg: ModelConfig, saved_dir: Path | None = None):
@@ -37,7 +37,8 @@ class DualEncoder(nn.Module):
         self.text_tower = TextTower(cfg.text, saved_dir=saved_dir)
         self.image_proj = nn.Linear(self.image_tower.width, cfg.embed_dim, bias=False)
         self.text_proj = nn.Linear(self.text_tower.width, cfg.embed_dim, bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(float(cfg.init_logit_scale)))
+        # shape (1,), not a 0-d scalar: FSDP refuses scalar parameters
+        self.logit_scale = nn.Parameter(torch.full((1,), float(cfg.init_logit_scale)))
         d = cfg.decoder
         self.decoder = (AnatomyDecoder(self.image_tower.token_width, cfg.embed_dim, d.layers, d.heads, d.ffn_dim, d.dropout)
                         if d is not None else None)

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from radkit.reasoning import prompts
+from radkit.training.clipping import clip_gradients
 
 IGNORE = -100
 
@@ -198,6 +199,9 @@ class SFTModule(L.LightningModule):
             loss = weighted_lm_loss(self.model(**batch).logits, labels, amask, self.answer_loss_weight)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)  # FSDP-aware
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

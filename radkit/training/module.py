@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from radkit.losses import Stage1Loss, gap_weighted_ranking_loss, gather_no_grad
+from radkit.training.clipping import clip_gradients
 
 STAGES = ("1", "2", "joint")
 
@@ -105,7 +106,7 @@ class RetrievalModule(L.LightningModule):
         self.log_dict({f"{split}/{k}": v.detach() for k, v in logs.items()}, prog_bar=split == "train",
                       batch_size=bs, sync_dist=split != "train")
         if split == "train":
-            self.log("train/logit_scale", self.model.logit_scale.exp().detach(), batch_size=bs)
+            self.log("train/logit_scale", self.model.logit_scale.exp().detach().squeeze(), batch_size=bs)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -126,6 +127,9 @@ class RetrievalModule(L.LightningModule):
         # process-local split shard (each rank ranks its own reports)
         self.log("val/image_to_text_R@1", m["recall@1"])
         self.log("val/image_to_text_R@5", m["recall@5"])
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)  # FSDP-aware
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

@@ -59,6 +59,15 @@ def test_renamed_key_in_remap_table_loads(saved, tmp_path):
     assert load_model(_copy_with(saved, tmp_path, rename)).fingerprint() == load_model(saved).fingerprint()
 
 
+def test_scalar_logit_scale_of_older_files_loads(saved, tmp_path):
+    # files written before logit_scale became shape (1,) (FSDP refuses 0-d parameters) hold a 0-d tensor
+    def to_scalar(s):
+        s["logit_scale"] = s["logit_scale"].reshape(())
+    old = load_model(_copy_with(saved, tmp_path, to_scalar))
+    assert old.logit_scale.shape == (1,)
+    assert torch.equal(old.logit_scale, load_model(saved).logit_scale)
+
+
 def test_unknown_key_is_refused(saved, tmp_path):
     dst = _copy_with(saved, tmp_path, lambda s: s.__setitem__("visual.proj", torch.zeros(2)))
     with pytest.raises(ValueError, match=r"unexpected keys \['visual.proj'\].*KEY_REMAP"):
