@@ -95,6 +95,8 @@ def check_radir(saved: Path, net, device: str, modality: str) -> str:
     size = net.cfg.preprocess.spatial_size
     x = torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(0), device="cpu").mul(2).sub(1).to(device)
     ref, new = net.to(device).eval(), load_model(saved).to(device).eval()
+    for name, b in ref.named_buffers():  # the in-memory net keeps each buffer's dtype after train()
+        assert b.dtype == dict(new.named_buffers())[name].dtype, f"buffer {name}: {b.dtype} after training"
     with torch.no_grad():
         diffs = [_max_diff(ref.encode_image(x), new.encode_image(x))]
         if ref.decoder is not None:

@@ -123,7 +123,13 @@ def train(model: str = "radir-tiny", modality: str = "cxr", tables_dir: str = "r
                         limit_val_batches=None if val_every and val_split else 0,
                         num_sanity_val_steps=0, log_every_n_steps=1, enable_model_summary=False,
                         default_root_dir=str(out))
+    buffer_dtypes = {name: b.dtype for name, b in net.named_buffers()}
     trainer.fit(module, datamodule=dm)
+    # Lightning's FSDP mixed precision casts buffers (BatchNorm statistics) to bf16/fp16 in place;
+    # the saved folder keeps each buffer's own dtype so it loads the same under any strategy.
+    for name, b in net.named_buffers():
+        if name in buffer_dtypes and b.dtype != buffer_dtypes[name]:
+            b.data = b.data.to(buffer_dtypes[name])
     final = out / "model"
     if trainer.is_global_zero:
         net.save_pretrained(final)
