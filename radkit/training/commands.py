@@ -11,7 +11,10 @@ from radkit.training.train import train
 @functools.wraps(train)
 def train_command(*args, **kwargs) -> int:
     path = train(*args, **kwargs)
-    print(f"saved model folder: {path}")
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank == 0:  # under DDP every rank returns here; rank 0 alone wrote the folder
+        print(f"saved model folder: {path}")
     return 0
 
 

@@ -38,6 +38,7 @@ def test_two_process_ddp_trains_both_stages(tmp_path, tiny_tables, tiny_text):
                  "--tables_dir", str(tiny_tables), "--out_dir", str(tmp_path / "s1"), "--max_steps", "2",
                  "--batch_size", "2", "--val_every", "0", "--val_split", "null"], tmp_path)
     assert s1.returncode == 0, s1.stderr[-3000:]
+    assert s1.stdout.count("saved model folder") == 1  # rank 0 only
     # Each rank reports the 2-process group (gloo on CPU); one optimiser path, two processes.
     assert "Starting with 2 processes" in s1.stdout + s1.stderr
     assert _changed(init, tmp_path / "s1" / "model") == {"image_tower", "text_tower", "image_proj", "text_proj",
