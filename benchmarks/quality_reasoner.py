@@ -181,16 +181,17 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
         secs[f"sft_more{k}"] = time.perf_counter() - t
         state = json.loads((Path(sft_more) / "train_state.json").read_text())
         glog = json.loads((Path(grpo) / "grpo_log.json").read_text())
-        n_gen = cfg.extra_steps * cfg.grpo_prompts * cfg.num_generations
+        grpo_steps = max((e.get("step", 0) for e in glog), default=0)  # 0 when TRL had no batch to train on
+        n_gen = grpo_steps * cfg.grpo_prompts * cfg.num_generations
+        mean_len = _mean([e["completions/mean_length"] for e in glog if "completions/mean_length" in e])
         sel = Path(grpo) / "grpo_selection.json"
         computes.append({
             "seed": seed, "grpo_seconds": round(secs[f"grpo{k}"], 1), "sft_more_seconds": round(secs[f"sft_more{k}"], 1),
             "grpo_selection": json.loads(sel.read_text()) if sel.exists() else None,  # its sampling is in grpo_seconds
-            "grpo_steps": cfg.extra_steps, "grpo_completions": n_gen,
-            "grpo_completion_tokens": round(n_gen * _mean([e["completions/mean_length"] for e in glog
-                                                             if "completions/mean_length" in e])),
+            "grpo_steps": grpo_steps, "grpo_completions": n_gen,
+            "grpo_completion_tokens": round(n_gen * mean_len) if n_gen else 0,
             "sft_more_steps": state["global_step"], "sft_more_sequences": state["global_step"] * cfg.batch_size})
-        log(f"extra compute (seed {seed}): grpo {cfg.extra_steps} steps {secs[f'grpo{k}']:.0f}s; "
+        log(f"extra compute (seed {seed}): grpo {grpo_steps} steps {secs[f'grpo{k}']:.0f}s; "
             f"sft {state['global_step']} steps {secs[f'sft_more{k}']:.0f}s")
         models[f"sft+sft/s{seed}"] = evaluate(sft_more, held, cfg)
         models[f"sft+grpo/s{seed}"] = evaluate(grpo, held, cfg)

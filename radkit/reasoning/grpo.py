@@ -74,7 +74,8 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         radkit reason grpo --config configs/reason_grpo.yaml --model runs/sft --vqa vqa/vqa.jsonl --out_dir runs/grpo
 
     Raises:
-        ValueError: no records of ``split``; unknown reward; weights/rewards length mismatch.
+        ValueError: no records of ``split`` or fewer than one step's prompts; unknown reward;
+            weights/rewards length mismatch; batch_size not a multiple of num_generations.
     """
     from trl import GRPOConfig, GRPOTrainer
 
@@ -92,16 +93,30 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
     funcs = make_rewards(rewards, completeness_weight=completeness_weight)
     if reward_weights is not None and len(reward_weights) != len(funcs):
         raise ValueError(f"reward_weights has {len(reward_weights)} values for {len(funcs)} rewards {list(rewards)}")
+    if batch_size % num_generations:
+        raise ValueError(f"batch_size={batch_size} must be a multiple of num_generations={num_generations} "
+                         "(completions per step = prompts per step x group size)")
+    need = batch_size // num_generations  # prompts per device step; fewer would give TRL zero batches
+    if len(recs) < need:
+        raise ValueError(f"{len(recs)} {split!r} record(s) but a GRPO step needs {need} prompts (batch_size "
+                         f"{batch_size} / num_generations {num_generations}); lower batch_size or add records")
     net, proc = load_model(model, dtype="float32")
     selection = None
     if select_pool > 0:
         import random
+        import warnings
 
         from radkit.reasoning.grpo_select import select_mixed
 
         pool = random.Random(seed).sample(recs, min(select_pool, len(recs)))
         recs, selection = select_mixed(net, proc, pool, num_generations, temperature, image_size,
-                                       max_completion_length, seed)
+                                       max_completion_length, seed, min_keep=need)
+        if selection["fallback"]:
+            warnings.warn(f"GRPO prompt selection: {selection['kept']} of {selection['candidates']} groups had "
+                          f"mixed outcomes (mean outcome {selection['mean_outcome']:.3f}), fewer than the {need} "
+                          "prompts a step needs; training on the whole pool, where most groups have zero "
+                          "advantage. Use prompts the policy still gets wrong (another split, a larger "
+                          "select_pool) or a higher temperature.", stacklevel=2)
     peft_config = None
     if lora:
         from peft import LoraConfig

@@ -25,12 +25,14 @@ def sample_groups(model, processor, records: list[dict], num_generations: int, t
 
 
 def select_mixed(model, processor, records: list[dict], num_generations: int, temperature: float = 1.0,
-                 image_size: int = 448, max_new_tokens: int = 512, seed: int = 0) -> tuple[list[dict], dict]:
+                 image_size: int = 448, max_new_tokens: int = 512, seed: int = 0,
+                 min_keep: int = 1) -> tuple[list[dict], dict]:
     """Records whose sampled group has at least two different outcome rewards.
 
     Returns:
-        (kept records, stats {"candidates", "kept", "mean_outcome"}); when no group is mixed
-        the input is returned unchanged (GRPO still runs, and the stats say why).
+        (kept records, stats {"candidates", "kept", "mean_outcome", "fallback"}); when fewer than
+        ``min_keep`` groups are mixed (a GRPO step needs that many prompts) the input is returned
+        unchanged with ``fallback`` True: GRPO still runs, and the stats say why it may not learn.
     """
     import torch
 
@@ -45,5 +47,7 @@ def select_mixed(model, processor, records: list[dict], num_generations: int, te
         total += scores
         if max(scores) > min(scores):
             kept.append(r)
-    stats = {"candidates": len(records), "kept": len(kept), "mean_outcome": sum(total) / max(1, len(total))}
-    return (kept or records), stats
+    fallback = len(kept) < max(1, min_keep)
+    stats = {"candidates": len(records), "kept": len(kept), "mean_outcome": sum(total) / max(1, len(total)),
+             "fallback": fallback}
+    return (records if fallback else kept), stats

@@ -86,8 +86,23 @@ def test_select_mixed_keeps_only_groups_with_different_outcomes(tiny_model_dir, 
             ["no tags", ans(wrong[recs[2]["answer"]])]]                 # all wrong -> dropped
     monkeypatch.setattr(grpo_select, "sample_groups", lambda *a, **k: fake)
     kept, stats = grpo_select.select_mixed(model, proc, recs, 2, image_size=56, max_new_tokens=4)
-    assert kept == [recs[0]] and stats == {"candidates": 3, "kept": 1, "mean_outcome": 3 / 6}
+    assert kept == [recs[0]] and stats == {"candidates": 3, "kept": 1, "mean_outcome": 3 / 6, "fallback": False}
+    # fewer mixed groups than a step's prompts (here 2): the whole pool, flagged, instead of an
+    # empty dataloader (TRL then silently trains zero steps)
+    kept, stats = grpo_select.select_mixed(model, proc, recs, 2, image_size=56, max_new_tokens=4, min_keep=2)
+    assert kept == recs and stats["kept"] == 1 and stats["fallback"]
     # no mixed group at all: GRPO still gets every prompt
     monkeypatch.setattr(grpo_select, "sample_groups", lambda *a, **k: [fake[1]] * 3)
     kept, stats = grpo_select.select_mixed(model, proc, recs, 2, image_size=56, max_new_tokens=4)
-    assert kept == recs and stats["kept"] == 0
+    assert kept == recs and stats["kept"] == 0 and stats["fallback"]
+
+
+def test_grpo_refuses_fewer_records_than_one_step(tiny_model_dir, vqa_dir, tmp_path):
+    from radkit.reasoning.grpo import train_grpo
+
+    with pytest.raises(ValueError, match="a GRPO step needs 4 prompts"):
+        train_grpo(str(tiny_model_dir), str(vqa_dir / "vqa.jsonl"), str(tmp_path / "g"), num_generations=2,
+                   batch_size=8, max_samples=3, use_cpu=True)
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        train_grpo(str(tiny_model_dir), str(vqa_dir / "vqa.jsonl"), str(tmp_path / "g"), num_generations=3,
+                   batch_size=8, use_cpu=True)
