@@ -66,6 +66,8 @@ class Config:
     grpo_select_pool: int = 96     # train GRPO only on prompts whose SFT group has mixed outcomes (0: all);
     # without it 50-83% of groups at temperature 0.7 had zero reward variance (no gradient)
     reward_weights: tuple[float, ...] = (0.1, 1.0, 0.1)  # format, outcome, process: outcome dominant
+    sft_fraction: float = 1.0      # < 1: SFT trains on this share of the training studies and both
+    # continuations (GRPO, continued SFT) on the rest, prompts the SFT model has not memorised
     max_new_tokens: int = 160      # binary targets are <= ~110 tokens
     max_eval: int = 400            # held-out items per task
     hidden: int = 128              # 64 did not even fit the training answers (measured)
@@ -99,6 +101,25 @@ def make_data(work: Path, cfg: Config) -> tuple[Path, list[dict]]:
     for task in sorted({r["task"] for r in recs}):
         held += [r for r in recs if r["split"] in ("val", "test") and r["task"] == task][:cfg.max_eval]
     return path, held
+
+
+def split_training(vqa: Path, fraction: float, out: Path) -> tuple[Path, Path]:
+    """Two copies of ``vqa``: training studies split by a hash of ``study_id`` into a ``fraction`` for SFT
+    and the rest for the continuations; held-out records are in both. Returns (sft vqa, continuation vqa)."""
+    import zlib
+
+    from radkit.reasoning.vqa import read_jsonl, write_jsonl
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"sft_fraction={fraction}; valid: 0 < f < 1 (1 = no split)")
+    recs = read_jsonl(vqa)
+    first = [zlib.crc32(r["study_id"].encode()) / 2 ** 32 < fraction for r in recs]
+    held = [r for r in recs if r["split"] != "train"]
+    a = [r for r, f in zip(recs, first) if r["split"] == "train" and f]
+    b = [r for r, f in zip(recs, first) if r["split"] == "train" and not f]
+    if not a or not b:
+        raise ValueError(f"sft_fraction={fraction} leaves {len(a)} SFT / {len(b)} continuation training records")
+    return write_jsonl(a + held, out / "vqa_sft.jsonl"), write_jsonl(b + held, out / "vqa_more.jsonl")
 
 
 def evaluate(model_dir: Path, records: list[dict], cfg: Config) -> dict:
@@ -144,6 +165,10 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
     vqa, held = make_data(work, cfg)
     secs["data"] = time.perf_counter() - t
     log(f"data: {vqa} ({len(held)} held-out items) in {secs['data']:.0f}s")
+    sft_vqa = more_vqa = vqa
+    if cfg.sft_fraction < 1.0:
+        sft_vqa, more_vqa = split_training(vqa, cfg.sft_fraction, work / "vqa")
+        log(f"training studies split: SFT {sft_vqa.name}, continuations {more_vqa.name}")
     tiny = build_tiny(work / "tiny", seed=cfg.seed, hidden=cfg.hidden, layers=cfg.layers, image_size=cfg.image_size)
     sft_kw = dict(lr=cfg.sft_lr, epochs=1000, batch_size=cfg.batch_size, global_batch=cfg.batch_size,
                   precision="32-true", gradient_checkpointing=False, image_size=cfg.image_size, accelerator="cpu",
@@ -154,7 +179,7 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
     if reuse_sft and (sft / "train_state.json").exists():  # the SFT stage is deterministic on CPU (measured)
         log(f"sft: reusing {sft}")
     else:
-        sft = train_sft(str(tiny), str(vqa), str(sft), max_steps=cfg.sft_steps, **sft_kw)
+        sft = train_sft(str(tiny), str(sft_vqa), str(sft), max_steps=cfg.sft_steps, **sft_kw)
     secs["sft"] = time.perf_counter() - t
     log(f"sft: {cfg.sft_steps} steps in {secs['sft']:.0f}s")
     models = {"sft": evaluate(sft, held, cfg)}
@@ -162,7 +187,7 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
     for k in range(cfg.extra_seeds):  # GRPO sampling / SFT batch order seeds, same SFT start
         seed = cfg.seed + k
         t = time.perf_counter()
-        grpo = train_grpo(str(sft), str(vqa), str(work / f"grpo{k}"), lr=cfg.grpo_lr, beta=cfg.grpo_beta,
+        grpo = train_grpo(str(sft), str(more_vqa), str(work / f"grpo{k}"), lr=cfg.grpo_lr, beta=cfg.grpo_beta,
                           num_generations=cfg.num_generations, batch_size=cfg.grpo_prompts * cfg.num_generations,
                           grad_accum=1, max_completion_length=cfg.max_new_tokens, max_steps=cfg.extra_steps,
                           temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights),
@@ -175,7 +200,7 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
         # Equal extra compute: continued SFT from the same checkpoint for GRPO's measured wall-clock
         # (both through their library entry points, model load and save included on both sides).
         t = time.perf_counter()
-        sft_more = train_sft(str(sft), str(vqa), str(work / f"sft_more{k}"), max_steps=-1,
+        sft_more = train_sft(str(sft), str(more_vqa), str(work / f"sft_more{k}"), max_steps=-1,
                              max_time_s=secs[f"grpo{k}"],
                              **{**sft_kw, "lr": cfg.extra_sft_lr, "warmup_ratio": 0.0, "seed": seed})
         secs[f"sft_more{k}"] = time.perf_counter() - t
@@ -199,7 +224,7 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
     compute = {"definition": "equal training wall-clock: continued SFT stops after GRPO's measured seconds",
                "runs": computes}
     rewards = [{k: v for k, v in e.items() if k.startswith("rewards/") and k.endswith("/mean")}
-               for e in grpo_logs[0]]
+               for e in (grpo_logs[0] if grpo_logs else [])]
     return {"config": asdict(cfg), "models": models, "seconds": secs, "compute": compute,
             "grpo_rewards": [r for r in rewards if r]}
 

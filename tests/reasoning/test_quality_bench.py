@@ -47,3 +47,25 @@ def test_paired_and_interval_statistics(repo_root):
     # Wilson interval of 50/100: 0.5 +- 0.0962 (textbook value)
     lo, hi = qr.wilson(0.5, 100)
     assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3
+
+
+def test_split_training_is_disjoint_by_study_and_keeps_held_out(repo_root, tmp_path):
+    import json
+
+    import pytest
+
+    qr = _bench(repo_root)
+    recs = [{"study_id": f"s{i // 2}", "split": "train" if i < 40 else "test", "item_id": str(i)} for i in range(50)]
+    src = tmp_path / "vqa.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    a_path, b_path = qr.split_training(src, 0.5, tmp_path)
+    a, b = ([json.loads(x) for x in p.read_text().splitlines()] for p in (a_path, b_path))
+    train_a = {r["study_id"] for r in a if r["split"] == "train"}
+    train_b = {r["study_id"] for r in b if r["split"] == "train"}
+    assert train_a and train_b and not train_a & train_b  # a study's items stay on one side
+    assert len(train_a) + len(train_b) == 20
+    assert [r for r in a if r["split"] == "test"] == [r for r in b if r["split"] == "test"] == recs[40:]
+    assert qr.split_training(src, 0.5, tmp_path / "again") and \
+        (tmp_path / "again" / "vqa_sft.jsonl").read_text() == a_path.read_text()  # deterministic
+    with pytest.raises(ValueError, match="valid: 0 < f < 1"):
+        qr.split_training(src, 1.0, tmp_path)
