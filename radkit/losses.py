@@ -105,9 +105,14 @@ def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x, 0
-    from torch.distributed.nn.functional import all_gather
+    try:  # torch >= 2.5: the functional collective; its backward reduce-scatters (sums) into each rank's slice
+        from torch.distributed._functional_collectives import all_gather_tensor_autograd
+    except ImportError:  # older torch: the (now deprecated) autograd all_gather, same gradient
+        from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x), 0), dist.get_rank() * x.shape[0]
+        return torch.cat(all_gather(x), 0), dist.get_rank() * x.shape[0]
+    gathered = all_gather_tensor_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
+    return gathered, dist.get_rank() * x.shape[0]
 
 
 def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
