@@ -14,6 +14,7 @@ severity and the exact anatomy are ignored.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -134,6 +135,17 @@ def reference_from_text(text: str) -> dict[str, str]:
     return {k.key: k.status for k in extract(text, skip_intent=False)}
 
 
+@functools.lru_cache(maxsize=64)
+def _read_report(text: str, modality: str) -> tuple[tuple[Observation, ...], tuple[KeyFinding, ...]]:
+    """A report read by both readers: the structurer's observations and the lexicon's key findings
+    (no intent skipping). Cached because the judge asks for the statuses, sides and progressions
+    of one report (or its current part, the whole report when there is no prior)."""
+    from radkit.reports.structure import structure_report
+
+    return (tuple(observations_from_items(structure_report(text, modality).items)),
+            tuple(extract(text, skip_intent=False)))
+
+
 def reference_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
     """Reference map key -> status of a free-text report, read with the report structurer.
 
@@ -142,10 +154,9 @@ def reference_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
     opacity", "enlarged cardiomediastinum", "pneumonia") are added from the lexicon
     reader, since the structurer folds them into other findings (or ignores them).
     """
-    from radkit.reports.structure import structure_report
-
-    ref = reference_from_observations(observations_from_items(structure_report(text or "", modality).items))
-    for k in extract(text or "", skip_intent=False):
+    observations, kfs = _read_report(text or "", modality)
+    ref = reference_from_observations(observations)
+    for k in kfs:
         if k.key in IMPLIED_BY and k.key not in ref:
             ref[k.key] = k.status
     return ref
@@ -175,13 +186,10 @@ def changes_from_observations(observations: list[Observation]) -> dict[str, str]
 
 def changes_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
     """Map key -> temporal progression stated in a report's current part (structurer + lexicon reader)."""
-    from radkit.reports.structure import structure_report
-
-    cur = current_part(text)
-    out = changes_from_observations(observations_from_items(structure_report(cur, modality).items))
-    for k in extract(cur, skip_intent=False):
-        if k.change and k.key not in out:
-            out[k.key] = k.change
+    observations, kfs = _read_report(current_part(text), modality)
+    out = changes_from_observations(observations)
+    for key, change in changes_from_findings(list(kfs)).items():
+        out.setdefault(key, change)
     return out
 
 
@@ -198,12 +206,10 @@ def sides_from_observations(observations: list[Observation]) -> dict[str, str]:
 def sides_from_report(text: str, modality: str = "cxr") -> dict[str, str]:
     """Map key -> side of a report's positive findings: the structurer's anatomies, then the lexicon
     reader for keys the structurer leaves without a side (label keys, "bibasilar")."""
-    from radkit.reports.structure import structure_report
-
-    out = sides_from_observations(observations_from_items(structure_report(text or "", modality).items))
-    for k in extract(text or "", skip_intent=False):
-        if k.side and k.status != "absent":
-            out[k.key] = merge_sides(out.get(k.key, ""), k.side)
+    observations, kfs = _read_report(text or "", modality)
+    out = sides_from_observations(observations)
+    for key, side in sides_from_findings(list(kfs)).items():
+        out[key] = merge_sides(out.get(key, ""), side)
     return out
 
 
