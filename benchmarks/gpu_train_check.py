@@ -62,18 +62,17 @@ def record_steps(cls):
 
 def prepare(work: Path) -> dict:
     """Synthetic CXR/CT studies, lexicon similarity tables, VQA records and a tiny Qwen2-VL folder."""
+    from quality_synthetic import prepare_data  # synth + lexicon tables at the tiny models' input sizes
+
     from radkit.data.manifest import read_manifest
-    from radkit.data.synth import synthesize
     from radkit.reasoning.tiny import build_tiny
     from radkit.reasoning.vqa import build_vqa
-    from radkit.reports.annotate import annotate
 
     t0 = time.perf_counter()
     data = {}
-    for mod, n, size in (("cxr", 64, (64, 64)), ("ct", 24, (32, 32, 32))):
-        man = synthesize(work / f"synth-{mod}", modality=mod, n=n, seed=0, size=size, progress=False)
-        annotate(man, man.parent / "tables", backend="lexicon", progress=False)
-        data[mod] = {"manifest": str(man), "tables_dir": str(man.parent / "tables")}
+    for mod, n in (("cxr", 64), ("ct", 24)):
+        man, tables = prepare_data(work, mod, n)
+        data[mod] = {"manifest": str(man), "tables_dir": str(tables)}
     cxr = Path(data["cxr"]["manifest"])
     data["vqa"] = str(build_vqa(cxr, work / "vqa", seed=0, max_per_label=20))  # the vqa.jsonl path
     data["tiny"] = str(build_tiny(work / "reasoner-tiny", texts=[s.report for s in read_manifest(cxr)], seed=0))
@@ -95,8 +94,9 @@ def check_radir(saved: Path, net, device: str, modality: str) -> str:
     size = net.cfg.preprocess.spatial_size
     x = torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(0), device="cpu").mul(2).sub(1).to(device)
     ref, new = net.to(device).eval(), load_model(saved).to(device).eval()
+    new_buffers = dict(new.named_buffers())
     for name, b in ref.named_buffers():  # the in-memory net keeps each buffer's dtype after train()
-        assert b.dtype == dict(new.named_buffers())[name].dtype, f"buffer {name}: {b.dtype} after training"
+        assert b.dtype == new_buffers[name].dtype, f"buffer {name}: {b.dtype} after training"
     with torch.no_grad():
         diffs = [_max_diff(ref.encode_image(x), new.encode_image(x))]
         if ref.decoder is not None:
