@@ -19,12 +19,12 @@ def _ints(shape, g, dtype):
     return torch.randn(*shape, generator=g).mul(1.5).round().to(dtype)  # |x| <= ~8: exact in bf16
 
 
-def _check(q, db, k, mask=None, msg=""):
+def _assert_matches_reference(q, db, k, mask=None, msg=""):
+    """The CUDA top-k's scores and ids equal the pure-torch reference's, bit for bit (ties included)."""
     s, i = ops.similarity_topk(q.cuda(), db.cuda(), k, mask=None if mask is None else mask.cuda(), backend="cuda")
     rs, ri = similarity_topk_ref(q, db, k, mask=mask)
     assert torch.equal(s.cpu(), rs), msg
     assert torch.equal(i.cpu(), ri), msg
-    return s, i
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_exact_scores_equal_reference_with_ties_and_masks(ext, dtype, nq, d):
     shared = torch.rand(n, generator=g) > 0.9
     for k in (1, 10, 100, 256, 4096):
         for mask in (None, per_query, shared):
-            _check(q, db, k, mask, msg=f"k={k} mask={None if mask is None else tuple(mask.shape)}")
+            _assert_matches_reference(q, db, k, mask, msg=f"k={k} mask={None if mask is None else tuple(mask.shape)}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -58,9 +58,9 @@ def test_exact_edge_cases(ext, dtype):
     few = torch.zeros(300, dtype=torch.bool)
     few[[3, 250, 17]] = True
     for k, mask in ((10, None), (310, None), (5, none), (7, few), (256, few)):
-        _check(q, db, k, mask, msg=f"k={k}")
-    _check(q[:, :8].contiguous(), db[:, :8].contiguous(), 3)  # D = 8
-    _check(q, db[:50].contiguous(), 64)  # k > N: padding
+        _assert_matches_reference(q, db, k, mask, msg=f"k={k}")
+    _assert_matches_reference(q[:, :8].contiguous(), db[:, :8].contiguous(), 3)  # D = 8
+    _assert_matches_reference(q, db[:50].contiguous(), 64)  # k > N: padding
     s, i = ops.similarity_topk(q[0].cuda(), db.cuda(), 3, mask=[11, 3, 250], backend="cuda")  # 1-D, allowed ids
     rs, ri = similarity_topk_ref(q[0], db, 3, mask=[11, 3, 250])
     assert torch.equal(s.cpu(), rs) and torch.equal(i.cpu(), ri)
@@ -77,15 +77,15 @@ def test_long_database_and_knobs(ext, monkeypatch, dtype, knobs):
     db, q = _ints((400_000, 64), g, dtype), _ints((2, 64), g, dtype)
     mask = torch.rand(2, 400_000, generator=g) > 0.5
     for k in (1, 10, 200):
-        _check(q, db, k, msg=f"k={k}")
-    _check(q, db, 50, mask)
+        _assert_matches_reference(q, db, k, msg=f"k={k}")
+    _assert_matches_reference(q, db, 50, mask)
 
 
 def test_odd_widths_and_misaligned_rows(ext):
     g = torch.Generator().manual_seed(5)
     for dtype, d in ((torch.bfloat16, 20), (torch.float32, 8)):
         db, q = _ints((3000, d), g, dtype), _ints((3, d), g, dtype)
-        _check(q, db, 300)
+        _assert_matches_reference(q, db, 300)
         flat = torch.zeros(3000 * d + 1, dtype=dtype)
         flat[1:] = db.reshape(-1)
         mis = flat.cuda()[1:].view(3000, d)  # storage offset of one element: rows not 16-byte aligned
