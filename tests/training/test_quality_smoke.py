@@ -21,8 +21,8 @@ def bench():
 
 
 def test_quick_run_has_every_cell(bench, tmp_path, tiny_text):
-    res = bench.run_quality(tmp_path, modalities=("cxr",), seeds=(0,), steps=2, n=48, batch_size=8,
-                            model_overrides={"text": tiny_text}, log=lambda *_: None)
+    res = bench.run_quality(tmp_path / "run", modalities=("cxr",), seeds=(0,), steps=2, n=48, batch_size=8,
+                            model_overrides={"text": tiny_text}, log=lambda *_: None, data_seed=1)
     for mod in ("cxr",):
         cells = res["cells"][mod]
         for task in ("image->image", "image->report", "report->image"):
@@ -40,6 +40,13 @@ def test_quick_run_has_every_cell(bench, tmp_path, tiny_text):
     table = bench.format_table(res)
     wins, total = map(int, re.search(r"RadIR ahead on (\d+)/(\d+) cells", table).groups())
     assert total == len(bench.compared_cells(res)) and 0 <= wins <= total
+    # data_seed picks the cohort (a dev cohort for choosing settings off the reported split)
+    from radkit.data.manifest import read_manifest
+
+    reports = [s.report for s in read_manifest(tmp_path / "run" / "synth-cxr" / "manifest.jsonl")]
+    for seed in (0, 1):
+        manifest, _ = bench.prepare_data(tmp_path / f"d{seed}", "cxr", 48, seed=seed)
+        assert ([s.report for s in read_manifest(manifest)] == reports) == (seed == 1)
 
 
 def test_staged_schedule_trains_only_the_decoder_in_stage_2(bench, tmp_path, tiny_text):
