@@ -59,11 +59,11 @@ def _pick(g: Cxr2D, mask: np.ndarray, rng: np.random.Generator) -> tuple[float, 
 
 
 def _nodule(g, f, s, rng):
-    r = (0.02 + 0.05 * s) * rng.uniform(0.85, 1.15)
+    r = (0.035 + 0.075 * s) * rng.uniform(0.85, 1.15)
     ca, cb = _pick(g, g.masks[f.anatomy], rng)
     d2 = ((g.a - ca) ** 2 + (g.b - cb) ** 2) / r ** 2
     lob = 1 + 0.15 * smooth_noise(rng, g.a.shape, 40)  # lobulated margin
-    g.atten += (0.22 + 0.1 * s) * soft_step(lob - d2, 0.25)
+    g.atten += (0.3 + 0.15 * s) * soft_step(lob - d2, 0.25)
 
 
 def _lobar(g, f, s, rng, dense: float, patchy: bool):
@@ -77,7 +77,7 @@ def _lobar(g, f, s, rng, dense: float, patchy: bool):
         ca, cb = _pick(g, g.masks[f.anatomy], rng)
         ang = rng.uniform(-0.35, 0.35)
         d = np.abs(-(g.a - ca) * math.sin(ang) + (g.b - cb) * math.cos(ang))
-        band = soft_step(0.015 + 0.06 * s - d, 0.01)
+        band = soft_step(0.025 + 0.07 * s - d, 0.01)
         g.atten += dense * (0.4 + 0.6 * s) * lobe * band * (1 + 0.2 * tex)
 
 
@@ -161,12 +161,12 @@ def _lymphadenopathy(g, f, s, rng):
         sides = (f.side,) if f.side else ("right", "left")
         for side in sides:
             x = -0.16 if side == "right" else 0.16
-            r = 0.05 + 0.06 * s
-            g.atten += (0.12 + 0.1 * s) * soft_step(1 - ((a - x * (1 + 0.3 * s)) ** 2 + (b + 0.03) ** 2) / r ** 2, 0.3)
+            r = 0.06 + 0.07 * s
+            g.atten += (0.2 + 0.15 * s) * soft_step(1 - ((a - x * (1 + 0.3 * s)) ** 2 + (b + 0.03) ** 2) / r ** 2, 0.3)
     else:  # right paratracheal / aortopulmonary widening of the mediastinum
         for x, y in ((-0.09, -0.42), (0.09, -0.2)):  # straddle the mediastinal border: it bulges
-            r = 0.04 + 0.06 * s
-            g.atten += (0.2 + 0.1 * s) * soft_step(1 - ((a - x) ** 2 + (b - y) ** 2) / r ** 2, 0.3)
+            r = 0.05 + 0.07 * s
+            g.atten += (0.25 + 0.15 * s) * soft_step(1 - ((a - x) ** 2 + (b - y) ** 2) / r ** 2, 0.3)
 
 
 def _tube_line(g, x_of_b, b0, b1, wall: float = 0.006):
