@@ -98,8 +98,11 @@ def make_data(work: Path, cfg: Config) -> tuple[Path, list[dict]]:
     path = build_vqa(manifest, work / "vqa", seed=cfg.data_seed, tasks=cfg.tasks, variants=variants,
                      max_per_label=cfg.max_per_label, open_labels=cfg.labels if "anomaly" in cfg.tasks else ())
     recs = read_jsonl(path)
+    n_all = len(recs)
+    recs = [r for r in recs if r["variant"] in cfg.variants or r["task"] == "anomaly"]  # no_option only for anomaly
     if cfg.labels:  # label-keyed tasks keep the listed labels; the open task already asks about only those
         recs = [r for r in recs if r.get("label") in cfg.labels or r["task"] == "anomaly"]
+    if len(recs) != n_all:
         path = write_jsonl(recs, work / "vqa" / "vqa_labels.jsonl")
     held: list[dict] = []
     for task in sorted({r["task"] for r in recs}):

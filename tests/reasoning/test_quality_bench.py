@@ -86,3 +86,19 @@ def test_graded_task_statistics(repo_root):
     assert qr.paired_permutation([1, 0] * 20, [0, 1] * 20) > 0.5  # symmetric differences: no evidence
     lo, hi = qr.mean_ci([0.0, 1.0] * 50)  # mean 0.5, sd 0.5025, n 100 -> +- 0.0985
     assert abs(lo - 0.4015) < 1e-3 and abs(hi - 0.5985) < 1e-3
+
+
+def test_make_data_open_task_and_data_seed(repo_root, tmp_path):
+    from radkit.reasoning.vqa import read_jsonl
+
+    qr = _bench(repo_root)
+    base = {**qr.QUICK, "n_studies": 40, "tasks": ("binary", "anomaly"), "labels": ("pleural effusion", "edema")}
+    path, held = qr.make_data(tmp_path / "a", qr.Config(**base, data_seed=1))
+    recs = read_jsonl(path)
+    assert {(r["task"], r["variant"]) for r in recs} == {("binary", "option"), ("anomaly", "no_option")}
+    assert {r["label"] for r in recs if r["task"] == "binary"} <= {"pleural effusion", "edema"}
+    opened = [r for r in recs if r["task"] == "anomaly"]
+    assert opened and all(r["candidates"] == ["pleural effusion", "edema"] and r["process"] for r in opened)
+    assert {r["task"] for r in held} == {"binary", "anomaly"}
+    _, held0 = qr.make_data(tmp_path / "b", qr.Config(**base, data_seed=0))
+    assert [r["item_id"] for r in held0] != [r["item_id"] for r in held]  # another split, not the official one
