@@ -49,6 +49,8 @@ class Config:
     # The two labels a 28x28-pixel logistic probe separates best on these images (0.85 / 0.82,
     # measured); the others sit at 0.43-0.61, where a tiny from-scratch model cannot beat chance.
     labels: tuple[str, ...] = ("pleural effusion", "edema")
+    # With task "anomaly" and ``labels``, the open task asks "which of these labels are present?" (present
+    # subset or "none", balanced; outcome = set-F1; `radkit.reasoning.vqa_open`).
     sft_steps: int = 900
     sft_lr: float = 1e-3
     batch_size: int = 16
@@ -72,7 +74,8 @@ class Config:
     max_eval: int = 400            # held-out items per task
     hidden: int = 128              # 64 did not even fit the training answers (measured)
     layers: int = 2
-    seed: int = 0
+    seed: int = 0                  # model init, SFT batch order; GRPO / continued-SFT seeds are seed, seed+1, ...
+    data_seed: int = 0             # synthetic studies + VQA sampling: 0 = the official split, 1 = dev (choose settings there)
     threads: int = 1               # on a shared, loaded 2-core box 1 thread was 15-25x faster than 2 (measured)
 
 
@@ -89,13 +92,17 @@ def make_data(work: Path, cfg: Config) -> tuple[Path, list[dict]]:
     from radkit.data.synth import synthesize
     from radkit.reasoning.vqa import build_vqa, read_jsonl, write_jsonl
 
-    manifest = synthesize(work / "synth", "cxr", n=cfg.n_studies, seed=cfg.seed, size=(cfg.image_size,) * 2,
+    manifest = synthesize(work / "synth", "cxr", n=cfg.n_studies, seed=cfg.data_seed, size=(cfg.image_size,) * 2,
                           progress=False)
-    path = build_vqa(manifest, work / "vqa", seed=cfg.seed, tasks=cfg.tasks, variants=cfg.variants,
-                     max_per_label=cfg.max_per_label)
+    variants = tuple(cfg.variants) + (("no_option",) if "anomaly" in cfg.tasks else ())  # anomaly = the open form
+    path = build_vqa(manifest, work / "vqa", seed=cfg.data_seed, tasks=cfg.tasks, variants=variants,
+                     max_per_label=cfg.max_per_label, open_labels=cfg.labels if "anomaly" in cfg.tasks else ())
     recs = read_jsonl(path)
-    if cfg.labels:
-        recs = [r for r in recs if r.get("label") in cfg.labels]
+    n_all = len(recs)
+    recs = [r for r in recs if r["variant"] in cfg.variants or r["task"] == "anomaly"]  # no_option only for anomaly
+    if cfg.labels:  # label-keyed tasks keep the listed labels; the open task already asks about only those
+        recs = [r for r in recs if r.get("label") in cfg.labels or r["task"] == "anomaly"]
+    if len(recs) != n_all:
         path = write_jsonl(recs, work / "vqa" / "vqa_labels.jsonl")
     held: list[dict] = []
     for task in sorted({r["task"] for r in recs}):
@@ -130,6 +137,7 @@ def evaluate(model_dir: Path, records: list[dict], cfg: Config) -> dict:
     from radkit.reasoning.infer import generate_batch
     from radkit.reasoning.outcome import outcome_score, parse_output
     from radkit.reasoning.radrscore import OfflineJudge
+    from radkit.reasoning.radrscore import has_chain, judge_record
     from radkit.reasoning.score import score_records
     from radkit.reasoning.tiny import load_model
 
@@ -139,9 +147,57 @@ def evaluate(model_dir: Path, records: list[dict], cfg: Config) -> dict:
     preds = generate_batch(model, proc, records, cfg.image_size, cfg.max_new_tokens, batch_size=16)
     rows = add_chance(score_records([{**r, "pred": p} for r, p in zip(records, preds)], OfflineJudge()), records)
     correct = [outcome_score(parse_output(p).usable_answer, r) for r, p in zip(records, preds)]
+    judge = OfflineJudge()  # per-item RadRScore (mean of R_c, R_f, R_e) for the paired test; judge failure = 0
+    radr = []
+    for r, p in zip(records, preds):
+        res = judge_record(judge, {**r, "pred": p}) if has_chain(r) else None
+        radr.append(_mean(list(res.components())) if res is not None else 0.0)
+    for name, row in rows.items():  # graded (set-F1) tasks: chance = the best constant answer, scored per item
+        recs = [r for r in records if f"{r['task']}_{r['variant']}" == name]
+        if recs and recs[0]["task"] == "anomaly":
+            row["chance"], row["chance_answer"] = best_constant(recs)
+            row["chance_scores"] = [outcome_score(row["chance_answer"], r) for r in recs]
+            row["scores"] = [c for r, c in zip(records, correct) if f"{r['task']}_{r['variant']}" == name]
     # Share of "A" (= "Yes" in binary option items): a drift here is a bias shift, not image reading.
     share_a = _mean([float((parse_output(p).usable_answer or "").strip().upper().startswith("A")) for p in preds])
-    return {"tasks": rows, "correct": correct, "examples": preds[:3], "share_a": share_a}
+    return {"tasks": rows, "correct": correct, "radr": radr, "examples": preds[:3], "share_a": share_a}
+
+
+def best_constant(records: list[dict]) -> tuple[float, str]:
+    """(mean outcome, answer) of the best answer a model could give to every open item without looking:
+    each subset of the items' candidate labels (``"none"`` for the empty one). The chance level of set-F1."""
+    from itertools import combinations
+
+    from radkit.reasoning.outcome import outcome_score
+
+    cands = list(dict.fromkeys(lab for r in records for lab in (r.get("candidates") or [])))
+    answers = ["none"] + [", ".join(c) for k in range(1, len(cands) + 1) for c in combinations(cands, k)]
+    return max((_mean([outcome_score(a, r) for r in records]), a) for a in answers)
+
+
+def paired_permutation(a: list[float], b: list[float], draws: int = 20000, seed: int = 0,
+                       one_sided: bool = False) -> float:
+    """Sign-flip permutation p-value of mean(a - b) (paired per item); one-sided tests a > b."""
+    import numpy as np
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if not d.any():
+        return 1.0
+    flips = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, d.size))
+    null = flips @ d
+    obs = d.sum()
+    hits = (null >= obs - 1e-12) if one_sided else (np.abs(null) >= abs(obs) - 1e-12)
+    return float((hits.sum() + 1) / (draws + 1))
+
+
+def mean_ci(xs: list[float], z: float = 1.96) -> tuple[float, float]:
+    """Normal-approximation 95% interval of a mean of graded scores (set-F1)."""
+    n = len(xs)
+    if n < 2:
+        return (0.0, 1.0)
+    m = _mean(xs)
+    sd = (sum((x - m) ** 2 for x in xs) / (n - 1)) ** 0.5
+    return (m - z * sd / n ** 0.5, m + z * sd / n ** 0.5)
 
 
 def _mean(xs: list[float]) -> float:
@@ -275,6 +331,9 @@ def verdict(result: dict) -> dict:
     if "binary_option" in sft:
         b = sft["binary_option"]
         out["sft_binary_above_chance"] = p_above_chance(b["accuracy"], b["n"], b["chance"]) < 0.05
+    if "anomaly_no_option" in sft:  # set-F1 against the best constant answer, paired per item
+        a = sft["anomaly_no_option"]
+        out["sft_anomaly_p_above_chance"] = paired_permutation(a["scores"], a["chance_scores"], one_sided=True)
 
     def mean(evs, key):  # over seeds and tasks
         return _mean([r[key] for ev in evs for r in ev["tasks"].values()])
@@ -285,6 +344,11 @@ def verdict(result: dict) -> dict:
     out["grpo_beats_sft_radrscore"] = out["grpo_radrscore"] > out["sft_more_radrscore"]
     # paired per seed: (GRPO-only right, SFT-only right, exact two-sided p)
     out["grpo_vs_sft_mcnemar"] = [mcnemar(g["correct"], s_["correct"]) for g, s_ in zip(grpo, more)]
+    # graded outcomes (set-F1): (items GRPO scored higher, items SFT scored higher, sign-flip p on the mean)
+    out["grpo_vs_sft_paired"] = [(*mcnemar(g["correct"], s_["correct"])[:2],
+                                  paired_permutation(g["correct"], s_["correct"])) for g, s_ in zip(grpo, more)]
+    out["grpo_vs_sft_paired_radrscore"] = [paired_permutation(g["radr"], s_["radr"]) for g, s_ in zip(grpo, more)
+                                           if "radr" in g and "radr" in s_]
     return out
 
 
@@ -294,8 +358,12 @@ def table(result: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, ev in result["models"].items():
         for task, r in ev["tasks"].items():
-            p = p_above_chance(r["accuracy"], r["n"], r["chance"])
-            lo, hi = wilson(r["accuracy"], r["n"])
+            if "scores" in r:  # graded task: CI of the mean, p vs the best constant answer (paired)
+                p = paired_permutation(r["scores"], r["chance_scores"], one_sided=True)
+                lo, hi = mean_ci(r["scores"])
+            else:
+                p = p_above_chance(r["accuracy"], r["n"], r["chance"])
+                lo, hi = wilson(r["accuracy"], r["n"])
             lines.append(f"| {model} | {task} | {r['n']} | {r['accuracy']:.3f} | {lo:.3f}-{hi:.3f} | {r['chance']:.3f} | "
                          f"{p:.3f} | {r['format']:.3f} | {r['R_c']:.3f} | {r['R_f']:.3f} | {r['R_e']:.3f} | "
                          f"{r['RadRScore']:.3f} |")

@@ -199,13 +199,15 @@ def _memo(observe: Observer) -> Observer:
 
 def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS,
                variants: Iterable[str] = VARIANTS, observe: str | Observer = "truth",
-               max_per_label: int = 200, dataset: str = "radkit") -> list[dict]:
+               max_per_label: int = 200, dataset: str = "radkit", open_labels: Iterable[str] = ()) -> list[dict]:
     """All requested VQA items for ``studies`` (see module docstring), in a stable order.
 
     Args:
         observe: where labels come from: "truth" (``Study.findings``, synthetic data),
             "report" (the report text through `radkit.reports.structure.structure_report`,
             for real studies without ground truth), or a callable Study -> observations.
+        open_labels: when given, the ``anomaly`` task asks about these labels only
+            (`radkit.reasoning.vqa_open.open_items`: present subset or "none", balanced).
             The observations are stored on each record as ``gt_findings`` (the judge's
             closed-world reference) and the source as ``observed_from``.
 
@@ -224,8 +226,14 @@ def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS
         out += binary_items(studies, seed, observe, max_per_label, variants, dataset)
     if "single" in tasks:
         out += single_items(studies, seed, observe, variants, dataset)
-    if "multi" in tasks or "anomaly" in tasks:
-        mv = [v for v in variants if (v == "option" and "multi" in tasks) or (v == "no_option" and "anomaly" in tasks)]
+    open_labels = list(open_labels)
+    if open_labels and "anomaly" in tasks:
+        from radkit.reasoning.vqa_open import open_items
+
+        out += open_items(studies, seed, open_labels, observe, dataset)
+    if "multi" in tasks or ("anomaly" in tasks and not open_labels):
+        mv = [v for v in variants if (v == "option" and "multi" in tasks)
+              or (v == "no_option" and "anomaly" in tasks and not open_labels)]
         out += multi_items(studies, seed, observe, variants=mv, dataset=dataset)
     if "temporal" in tasks:
         out += temporal_items(studies, seed, observe, variants, dataset)
@@ -254,7 +262,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0,
               tasks: Iterable[str] = TASKS, variants: Iterable[str] = VARIANTS, max_per_label: int = 200,
-              miner: str | None = "offline", observe: str | Observer = "truth") -> Path:
+              miner: str | None = "offline", observe: str | Observer = "truth",
+              open_labels: Iterable[str] = ()) -> Path:
     """Build VQA items from a manifest, add reasoning chains, and write ``out_dir/vqa.jsonl``.
 
     Args:
@@ -267,6 +276,7 @@ def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int
         miner: "offline" fills ``process``/``reason_steps`` with the deterministic miner; None skips.
         observe: "truth" (ground-truth findings, default), "report" (structured report text;
             real studies) or a callable Study -> observations (see `make_items`).
+        open_labels: restrict the ``anomaly`` task to these labels (see `make_items`).
 
     Returns:
         Path of ``vqa.jsonl``.
@@ -279,7 +289,7 @@ def build_vqa(manifest: str | os.PathLike, out_dir: str | os.PathLike, seed: int
     base = manifest.parent
     for s in studies:  # relative image paths are relative to the manifest's folder
         s.image_paths = [p if os.path.isabs(p) else str((base / p).resolve()) for p in s.image_paths]
-    items = make_items(studies, seed, tasks, variants, observe, max_per_label)
+    items = make_items(studies, seed, tasks, variants, observe, max_per_label, open_labels=open_labels)
     stats = None
     if miner is not None:
         from radkit.reasoning.mining import mine_items, make_teacher

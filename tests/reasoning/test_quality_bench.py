@@ -69,3 +69,36 @@ def test_split_training_is_disjoint_by_study_and_keeps_held_out(repo_root, tmp_p
         (tmp_path / "again" / "vqa_sft.jsonl").read_text() == a_path.read_text()  # deterministic
     with pytest.raises(ValueError, match="valid: 0 < f < 1"):
         qr.split_training(src, 1.0, tmp_path)
+
+
+def test_graded_task_statistics(repo_root):
+    qr = _bench(repo_root)
+    recs = [{"task": "anomaly", "variant": "no_option", "answer": a, "positives": p, "candidates": ["edema", "pleural effusion"]}
+            for a, p in [("none", []), ("none", []), ("edema", ["edema"]), ("edema, pleural effusion",
+                                                                             ["edema", "pleural effusion"])]]
+    # constant answers: none -> (1+1+0+0)/4 = 0.5; edema -> (0+0+1+2/3)/4 = 5/12; both -> (0+0+2/3+1)/4 = 5/12
+    score, answer = qr.best_constant(recs)
+    assert answer == "none" and score == 0.5
+    # sign-flip test: 10 items all +1 -> one-sided p = P(all flips +) ~ 2^-10 (Monte Carlo, +1 smoothing)
+    p = qr.paired_permutation([1.0] * 10, [0.0] * 10, one_sided=True)
+    assert p < 0.005
+    assert qr.paired_permutation([0.5, 0.2], [0.5, 0.2]) == 1.0
+    assert qr.paired_permutation([1, 0] * 20, [0, 1] * 20) > 0.5  # symmetric differences: no evidence
+    lo, hi = qr.mean_ci([0.0, 1.0] * 50)  # mean 0.5, sd 0.5025, n 100 -> +- 0.0985
+    assert abs(lo - 0.4015) < 1e-3 and abs(hi - 0.5985) < 1e-3
+
+
+def test_make_data_open_task_and_data_seed(repo_root, tmp_path):
+    from radkit.reasoning.vqa import read_jsonl
+
+    qr = _bench(repo_root)
+    base = {**qr.QUICK, "n_studies": 40, "tasks": ("binary", "anomaly"), "labels": ("pleural effusion", "edema")}
+    path, held = qr.make_data(tmp_path / "a", qr.Config(**base, data_seed=1))
+    recs = read_jsonl(path)
+    assert {(r["task"], r["variant"]) for r in recs} == {("binary", "option"), ("anomaly", "no_option")}
+    assert {r["label"] for r in recs if r["task"] == "binary"} <= {"pleural effusion", "edema"}
+    opened = [r for r in recs if r["task"] == "anomaly"]
+    assert opened and all(r["candidates"] == ["pleural effusion", "edema"] and r["process"] for r in opened)
+    assert {r["task"] for r in held} == {"binary", "anomaly"}
+    _, held0 = qr.make_data(tmp_path / "b", qr.Config(**base, data_seed=0))
+    assert [r["item_id"] for r in held0] != [r["item_id"] for r in held]  # another split, not the official one
