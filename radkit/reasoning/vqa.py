@@ -206,10 +206,10 @@ def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS
         observe: where labels come from: "truth" (``Study.findings``, synthetic data),
             "report" (the report text through `radkit.reports.structure.structure_report`,
             for real studies without ground truth), or a callable Study -> observations.
-        open_labels: when given, the ``anomaly`` task asks about these labels only
-            (`radkit.reasoning.vqa_open.open_items`: present subset or "none", balanced).
             The observations are stored on each record as ``gt_findings`` (the judge's
             closed-world reference) and the source as ``observed_from``.
+        open_labels: when given, the ``anomaly`` task asks about these labels only
+            (`radkit.reasoning.vqa_open.open_items`: present subset or "none", balanced).
 
     Raises:
         ValueError: unknown task, variant or observation source.
