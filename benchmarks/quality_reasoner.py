@@ -136,8 +136,7 @@ def evaluate(model_dir: Path, records: list[dict], cfg: Config) -> dict:
     from radkit.reasoning.evaluate import add_chance
     from radkit.reasoning.infer import generate_batch
     from radkit.reasoning.outcome import outcome_score, parse_output
-    from radkit.reasoning.radrscore import OfflineJudge
-    from radkit.reasoning.radrscore import has_chain, judge_record
+    from radkit.reasoning.radrscore import OfflineJudge, has_chain, judge_record
     from radkit.reasoning.score import score_records
     from radkit.reasoning.tiny import load_model
 
