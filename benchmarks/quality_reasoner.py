@@ -136,27 +136,30 @@ def evaluate(model_dir: Path, records: list[dict], cfg: Config) -> dict:
     from radkit.reasoning.evaluate import add_chance
     from radkit.reasoning.infer import generate_batch
     from radkit.reasoning.outcome import outcome_score, parse_output
-    from radkit.reasoning.radrscore import OfflineJudge, has_chain, judge_record
-    from radkit.reasoning.score import score_records
+    from radkit.reasoning.radrscore import OfflineJudge
+    from radkit.reasoning.score import score_records, task_of
     from radkit.reasoning.tiny import load_model
 
     model, proc = load_model(model_dir)
     model.eval()
     torch.manual_seed(cfg.seed)
     preds = generate_batch(model, proc, records, cfg.image_size, cfg.max_new_tokens, batch_size=16)
-    rows = add_chance(score_records([{**r, "pred": p} for r, p in zip(records, preds)], OfflineJudge()), records)
-    correct = [outcome_score(parse_output(p).usable_answer, r) for r, p in zip(records, preds)]
-    judge = OfflineJudge()  # per-item RadRScore (mean of R_c, R_f, R_e) for the paired test; judge failure = 0
-    radr = []
-    for r, p in zip(records, preds):
-        res = judge_record(judge, {**r, "pred": p}) if has_chain(r) else None
-        radr.append(_mean(list(res.components())) if res is not None else 0.0)
+    rows = add_chance(score_records([{**r, "pred": p} for r, p in zip(records, preds)], OfflineJudge(),
+                                    per_item=True), records)
+    # per-item outcome and RadRScore (mean of R_c, R_f, R_e; unjudged = 0) for the paired tests, back in
+    # ``records`` order from the rows' per-group lists (the judge ran once, inside score_records)
+    per_group = {name: iter(zip(row.pop("item_outcomes"), row.pop("item_components"))) for name, row in rows.items()}
+    correct, radr = [], []
+    for r in records:
+        outcome, comps = next(per_group[task_of(r, "all")])
+        correct.append(outcome)
+        radr.append(_mean(list(comps)) if comps is not None else 0.0)
     for name, row in rows.items():  # graded (set-F1) tasks: chance = the best constant answer, scored per item
-        recs = [r for r in records if f"{r['task']}_{r['variant']}" == name]
+        recs = [r for r in records if task_of(r, "all") == name]
         if recs and recs[0]["task"] == "anomaly":
             row["chance"], row["chance_answer"] = best_constant(recs)
             row["chance_scores"] = [outcome_score(row["chance_answer"], r) for r in recs]
-            row["scores"] = [c for r, c in zip(records, correct) if f"{r['task']}_{r['variant']}" == name]
+            row["scores"] = [c for r, c in zip(records, correct) if task_of(r, "all") == name]
     # Share of "A" (= "Yes" in binary option items): a drift here is a bias shift, not image reading.
     share_a = _mean([float((parse_output(p).usable_answer or "").strip().upper().startswith("A")) for p in preds])
     return {"tasks": rows, "correct": correct, "radr": radr, "examples": preds[:3], "share_a": share_a}

@@ -52,7 +52,7 @@ def _pearson(a: list[float], b: list[float]) -> float:
 
 
 def score_records(records: list[dict], judge: Judge | None, group: str = "all",
-                  compare_recorded: bool = False, progress: bool = False) -> dict[str, dict]:
+                  compare_recorded: bool = False, progress: bool = False, per_item: bool = False) -> dict[str, dict]:
     """Per-group accuracy and mean RadRScore components.
 
     Args:
@@ -60,6 +60,9 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
         judge: RadRScore judge, or None for accuracy only.
         group: group name for records without ``task``/``variant`` (the release's file task).
         compare_recorded: also judge with `RecordedJudge` and report agreement per component.
+        per_item: also keep each record's scores (paired tests between models): ``item_outcomes``
+            (outcome per record) and ``item_components`` ((R_c, R_f, R_e), None where not judged),
+            both in the group's input order.
 
     Returns:
         ``{group: {n, accuracy, malformed, problems, judged, dropped, judge_errors, R_c, R_f, R_e,
@@ -78,6 +81,7 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
     out = {}
     for name, recs in groups.items():
         acc, malformed, comps, pairs, dropped, no_chain, no_judgment = [], 0, [], [], 0, 0, 0
+        item_comps: list[tuple[float, float, float] | None] = []
         problems: dict[str, int] = {}
         errors: list[str] = []
         for r in tqdm(recs, desc=f"score {name}", disable=not progress):
@@ -86,6 +90,7 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
             if parsed.problem:
                 problems[parsed.problem] = problems.get(parsed.problem, 0) + 1
             acc.append(outcome_score(parsed.usable_answer, _item_for_outcome(r, name)))
+            item_comps.append(None)
             if judge is None:
                 continue
             if isinstance(judge, RecordedJudge):
@@ -105,6 +110,7 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
                 dropped += 1
                 continue
             comps.append(res.components())
+            item_comps[-1] = comps[-1]
             if compare_recorded:
                 rec = RecordedJudge().judge("", None, "", record=r)
                 if rec is not None:
@@ -121,6 +127,8 @@ def score_records(records: list[dict], judge: Judge | None, group: str = "all",
             for i, c in enumerate(COMPONENTS):
                 row[c] = sum(x[i] for x in comps) / len(comps) if comps else float("nan")
             row["RadRScore"] = sum(row[c] for c in COMPONENTS) / 3
+        if per_item:
+            row.update(item_outcomes=acc, item_components=item_comps)
         if pairs:
             row["agreement"] = {c: {"pearson": _pearson([p[0][i] for p in pairs], [p[1][i] for p in pairs]),
                                     "mean_diff": sum(p[0][i] - p[1][i] for p in pairs) / len(pairs),

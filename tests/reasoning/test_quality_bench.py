@@ -4,6 +4,8 @@ import importlib.util
 import math
 import sys
 
+import pytest
+
 
 def _bench(repo_root):
     spec = importlib.util.spec_from_file_location("quality_reasoner", repo_root / "benchmarks" / "quality_reasoner.py")
@@ -28,6 +30,9 @@ def test_quality_benchmark_core_runs(repo_root, tmp_path):
         assert 0 <= row["accuracy"] <= 1 and row["format"] == 1 - row["malformed"] / 4
         assert all(not math.isnan(row[c]) for c in ("R_c", "R_f", "R_e", "RadRScore"))
         assert len(ev["correct"]) == 4 and sum(ev["correct"]) == round(row["accuracy"] * 4)
+        assert "item_outcomes" not in row and len(ev["radr"]) == 4  # per-item scores moved out of the row
+        if row["judged"] == 4:  # RadRScore is linear in the components: the per-item means average to it
+            assert sum(ev["radr"]) / 4 == pytest.approx(row["RadRScore"])
     assert res["grpo_rewards"] and "rewards/outcome/mean" in res["grpo_rewards"][0]
     v = qr.verdict(res)
     assert {"sft_format_100", "sft_binary_above_chance", "grpo_beats_sft_accuracy", "grpo_beats_sft_radrscore",

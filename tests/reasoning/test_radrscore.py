@@ -155,6 +155,28 @@ def test_judge_that_raises_or_times_out_is_counted_not_fatal():
     assert row["R_c"] == 0.5 and row["R_f"] == 1.0 and row["accuracy"] == 1.0  # mean over judged samples only
 
 
+def test_per_item_scores_follow_the_group_order_and_leave_unjudged_records_empty():
+    """``per_item``: each record's outcome and components, None where the judge dropped or skipped it."""
+    class Flaky:
+        calls = 0
+
+        def judge(self, pred, chain, report, reference=None, record=None):
+            Flaky.calls += 1
+            if Flaky.calls == 2:
+                raise TimeoutError("judge timed out")
+            return JudgeResult(2, 1, 2, 2, 1, Flaky.calls)  # R_e differs per call: order is visible
+
+    recs = [_rec("<think> effusion </think><answer> A </answer>"), _rec("<think> x </think><answer> B </answer>"),
+            {**_rec("<think> y </think><answer> A </answer>"), "reason_steps": None},
+            _rec("<think> z </think><answer> A </answer>")]
+    row = score_records(recs, Flaky(), group="g", per_item=True)["binary_option"]
+    assert row["item_outcomes"] == [1.0, 0.0, 1.0, 1.0]
+    comps = row["item_components"]
+    assert comps[1] is None and comps[2] is None  # judge raised; no chain to judge against
+    assert comps[0] == JudgeResult(2, 1, 2, 2, 1, 1).components() and comps[3] == JudgeResult(2, 1, 2, 2, 1, 3).components()
+    assert "item_outcomes" not in score_records(recs[:1], None, group="g")["binary_option"]
+
+
 def test_release_record_shapes(tmp_path):
     # shapes seen in the released files: the whole chat transcript in "pred", spaced answer tags,
     # "Error" efficiency stubs (dropped from every component, SPEC §3.1), and accuracy_res records
