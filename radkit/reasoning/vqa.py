@@ -227,13 +227,13 @@ def make_items(studies: list[Study], seed: int = 0, tasks: Iterable[str] = TASKS
     if "single" in tasks:
         out += single_items(studies, seed, observe, variants, dataset)
     open_labels = list(open_labels)
+    full_anomaly = "anomaly" in tasks and not open_labels  # the release's open task over every label
     if open_labels and "anomaly" in tasks:
         from radkit.reasoning.vqa_open import open_items
 
         out += open_items(studies, seed, open_labels, observe, dataset)
-    if "multi" in tasks or ("anomaly" in tasks and not open_labels):
-        mv = [v for v in variants if (v == "option" and "multi" in tasks)
-              or (v == "no_option" and "anomaly" in tasks and not open_labels)]
+    if "multi" in tasks or full_anomaly:
+        mv = [v for v in variants if (v == "option" and "multi" in tasks) or (v == "no_option" and full_anomaly)]
         out += multi_items(studies, seed, observe, variants=mv, dataset=dataset)
     if "temporal" in tasks:
         out += temporal_items(studies, seed, observe, variants, dataset)
