@@ -70,6 +70,9 @@ class Config:
     reward_weights: tuple[float, ...] = (0.1, 1.0, 0.1)  # format, outcome, process: outcome dominant
     sft_fraction: float = 1.0      # < 1: SFT trains on this share of the training studies and both
     # continuations (GRPO, continued SFT) on the rest, prompts the SFT model has not memorised
+    labels_only_pool: bool = False  # with sft_fraction < 1: the rest is a LABEL-ONLY pool (answers, no report,
+    # no chain; e.g. CheXpert/RSNA/SIIM in RadRBench): GRPO trains on it (outcome + format; no process reward
+    # without a report); continued SFT, which needs chains, goes on over the SFT share
     max_new_tokens: int = 160      # binary targets are <= ~110 tokens
     max_eval: int = 400            # held-out items per task
     hidden: int = 128              # 64 did not even fit the training answers (measured)
@@ -110,9 +113,15 @@ def make_data(work: Path, cfg: Config) -> tuple[Path, list[dict]]:
     return path, held
 
 
-def split_training(vqa: Path, fraction: float, out: Path) -> tuple[Path, Path]:
+# What a label-only study lacks: the report and everything mined or structured from it.
+REPORT_FIELDS = ("original_report", "process", "reason_steps", "gt_findings", "prior_report")
+
+
+def split_training(vqa: Path, fraction: float, out: Path, labels_only: bool = False) -> tuple[Path, Path]:
     """Two copies of ``vqa``: training studies split by a hash of ``study_id`` into a ``fraction`` for SFT
-    and the rest for the continuations; held-out records are in both. Returns (sft vqa, continuation vqa)."""
+    and the rest for the continuations; held-out records are in both. ``labels_only``: the rest keeps its
+    question and answer but loses the report and chain (`REPORT_FIELDS` set to None).
+    Returns (sft vqa, continuation vqa)."""
     import zlib
 
     from radkit.reasoning.vqa import read_jsonl, write_jsonl
@@ -124,6 +133,8 @@ def split_training(vqa: Path, fraction: float, out: Path) -> tuple[Path, Path]:
     held = [r for r in recs if r["split"] != "train"]
     a = [r for r, f in zip(recs, first) if r["split"] == "train" and f]
     b = [r for r, f in zip(recs, first) if r["split"] == "train" and not f]
+    if labels_only:
+        b = [{**r, **{k: None for k in REPORT_FIELDS if k in r}} for r in b]
     if not a or not b:
         raise ValueError(f"sft_fraction={fraction} leaves {len(a)} SFT / {len(b)} continuation training records")
     return write_jsonl(a + held, out / "vqa_sft.jsonl"), write_jsonl(b + held, out / "vqa_more.jsonl")
@@ -217,16 +228,21 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
     from radkit.reasoning.sft_train import train_sft
     from radkit.reasoning.tiny import build_tiny
 
+    if cfg.labels_only_pool and cfg.sft_fraction >= 1.0:
+        raise ValueError("labels_only_pool needs sft_fraction < 1 (the label-only pool is the rest); e.g. 0.3")
     torch.set_num_threads(cfg.threads)
     secs: dict[str, float] = {}
     t = time.perf_counter()
     vqa, held = make_data(work, cfg)
     secs["data"] = time.perf_counter() - t
     log(f"data: {vqa} ({len(held)} held-out items) in {secs['data']:.0f}s")
-    sft_vqa = more_vqa = vqa
+    sft_vqa = grpo_vqa = vqa
     if cfg.sft_fraction < 1.0:
-        sft_vqa, more_vqa = split_training(vqa, cfg.sft_fraction, work / "vqa")
-        log(f"training studies split: SFT {sft_vqa.name}, continuations {more_vqa.name}")
+        sft_vqa, grpo_vqa = split_training(vqa, cfg.sft_fraction, work / "vqa", labels_only=cfg.labels_only_pool)
+        log(f"training studies split: SFT {sft_vqa.name}, continuations {grpo_vqa.name}"
+            + (" (label-only: GRPO; continued SFT stays on the chain share)" if cfg.labels_only_pool else ""))
+    # continued SFT imitates chains, so with a label-only pool it can only go on over the chain share
+    more_vqa = sft_vqa if cfg.labels_only_pool else grpo_vqa
     tiny = build_tiny(work / "tiny", seed=cfg.seed, hidden=cfg.hidden, layers=cfg.layers, image_size=cfg.image_size)
     sft_kw = dict(lr=cfg.sft_lr, epochs=1000, batch_size=cfg.batch_size, global_batch=cfg.batch_size,
                   precision="32-true", gradient_checkpointing=False, image_size=cfg.image_size, accelerator="cpu",
@@ -245,7 +261,7 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
     for k in range(cfg.extra_seeds):  # GRPO sampling / SFT batch order seeds, same SFT start
         seed = cfg.seed + k
         t = time.perf_counter()
-        grpo = train_grpo(str(sft), str(more_vqa), str(work / f"grpo{k}"), lr=cfg.grpo_lr, beta=cfg.grpo_beta,
+        grpo = train_grpo(str(sft), str(grpo_vqa), str(work / f"grpo{k}"), lr=cfg.grpo_lr, beta=cfg.grpo_beta,
                           num_generations=cfg.num_generations, batch_size=cfg.grpo_prompts * cfg.num_generations,
                           grad_accum=1, max_completion_length=cfg.max_new_tokens, max_steps=cfg.extra_steps,
                           temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights),
@@ -380,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-sft", action="store_true",
                     help="with --workdir: reuse WORKDIR/sft from an earlier run of the same settings")
     for f, v in asdict(Config()).items():
-        if not isinstance(v, tuple):
+        if isinstance(v, bool):
+            ap.add_argument("--" + f.replace("_", "-"), action="store_true", default=None)
+        elif not isinstance(v, tuple):
             ap.add_argument("--" + f.replace("_", "-"), type=type(v), default=None)
     ap.add_argument("--reward-weights", default=None, help="comma-separated format,outcome,process weights")
     ap.add_argument("--tasks", default=None, help="comma-separated VQA tasks (default binary)")

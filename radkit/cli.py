@@ -128,6 +128,28 @@ def _bare_bool_flags(tree: dict, argv: list[str]) -> list[str]:
     return out
 
 
+def _join_many_positionals(tree: dict, argv: list[str]) -> list[str]:
+    """Let a command marked ``many_positional`` take its one positional as several words
+    (``radkit reason score a.json b.json``, a shell glob): they are joined with commas, the form
+    its function parses. Option values (``--judge offline``) are never gathered."""
+    comp, i = tree, 0
+    while isinstance(comp, dict) and i < len(argv) and argv[i] in comp:
+        comp, i = comp[argv[i]], i + 1
+    if isinstance(comp, dict) or not getattr(comp, "many_positional", False):
+        return argv
+    head, rest, words, j = list(argv[:i]), [], [], i
+    while j < len(argv):
+        a = argv[j]
+        if a.startswith("-"):  # an option: keep it with its value (unless written --opt=value or a help flag)
+            takes_value = "=" not in a and a not in ("-h", "--help") and j + 1 < len(argv)
+            rest += argv[j:j + 1 + takes_value]
+            j += 1 + takes_value
+        else:
+            words.append(a)
+            j += 1
+    return head + ([",".join(words)] if words else []) + rest
+
+
 def build_parser(tree: dict | None = None):
     """The full `radkit` parser (used by main and by the generated CLI reference)."""
     from jsonargparse import ArgumentParser
@@ -152,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tree = components(only=argv[0] if argv and argv[0] in AREAS else None)
         parser = build_parser(tree)
-        cfg = parser.parse_args(_bare_bool_flags(tree, argv))
+        cfg = parser.parse_args(_join_many_positionals(tree, _bare_bool_flags(tree, argv)))
         result = _run(tree, cfg.as_dict())
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 2

@@ -70,12 +70,13 @@ def score(files: str, judge: str = "offline", base_url: str | None = None, model
           cache_dir: str | None = None, out: str | None = None) -> int:
     """Accuracy per task and RadRScore components for prediction files (radkit or the release's format).
 
-    Example:
+    Examples:
         radkit reason score eval/res/reasoning_res/ours_process_final_150 --judge recorded
+        radkit reason score runs/eval/*.jsonl
 
     Args:
-        files: a prediction file, comma-separated files, or a folder of them (JSONL of records
-            with `pred`, or the release's JSON lists).
+        files: prediction files (several words, or comma-separated) or folders of them (JSONL of
+            records with `pred`, or the release's JSON lists).
         judge: "offline" (default; with recorded judge outputs present it also reports agreement),
             "recorded" (the release's GPT-4o outputs), or "llm" (needs base_url and model).
         out: optional JSON file for the full result.
@@ -94,6 +95,9 @@ def score(files: str, judge: str = "offline", base_url: str | None = None, model
     if out:
         atomic_write_bytes(Path(out), json.dumps(result, indent=1).encode())
     return 0
+
+
+score.many_positional = True  # `radkit reason score a.json b.json` (radkit.cli joins the words with commas)
 
 
 def answer(question: str, model: str | None = None, image: str | None = None, image_size: int = 448, max_new_tokens: int = 512) -> int:

@@ -21,6 +21,20 @@ def test_build_vqa_and_score_cli(studies, tmp_path, capsys):
     assert "binary_option" in capsys.readouterr().out
 
 
+def test_score_takes_several_files_as_words(tmp_path, capsys):
+    """`radkit reason score a.jsonl b.jsonl` (a shell glob) = the comma form; options may sit between."""
+    ok = {"task": "binary", "variant": "option", "answer": "A", "pred": "<think> x </think><answer> A </answer>"}
+    (tmp_path / "a.jsonl").write_text(json.dumps(ok) + "\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps({**ok, "pred": "<think> x </think><answer> B </answer>"}) + "\n")
+    a, b = str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")
+    assert main(["reason", "score", a, "--out", str(tmp_path / "w.json"), b]) == 0
+    assert main(["reason", "score", f"{a},{b}", "--out", str(tmp_path / "c.json")]) == 0
+    words, comma = (json.loads((tmp_path / f).read_text()) for f in ("w.json", "c.json"))
+    assert words == comma and words["macro"]["accuracy"] == 0.5  # both files' records, one right
+    assert main(["reason", "score", a, str(tmp_path / "missing.jsonl")]) == 1
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
 def test_score_bad_judge_is_one_line_error(tmp_path, capsys):
     (tmp_path / "p.jsonl").write_text("{}\n")
     assert main(["reason", "score", str(tmp_path / "p.jsonl"), "--judge", "gpt"]) == 1

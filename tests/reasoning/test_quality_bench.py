@@ -76,6 +76,27 @@ def test_split_training_is_disjoint_by_study_and_keeps_held_out(repo_root, tmp_p
         qr.split_training(src, 1.0, tmp_path)
 
 
+def test_split_training_label_only_pool_drops_report_and_chain(repo_root, tmp_path):
+    import json
+
+    qr = _bench(repo_root)
+    recs = [{"study_id": f"s{i}", "split": "train" if i < 30 else "val", "answer": "A", "question": "q",
+             "original_report": "r", "process": "chain", "gt_findings": [{"finding": "edema"}]} for i in range(36)]
+    src = tmp_path / "vqa.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    a, b = ([json.loads(x) for x in p.read_text().splitlines()]
+            for p in qr.split_training(src, 0.5, tmp_path, labels_only=True))
+    pool = [r for r in b if r["split"] == "train"]
+    assert pool and all(r["process"] is None and r["original_report"] is None and r["gt_findings"] is None
+                        and r["answer"] == "A" and r["question"] == "q" for r in pool)
+    # the SFT share and the held-out items keep their report and chain
+    assert all(r["process"] == "chain" and r["original_report"] == "r" for r in a)
+    assert all(r["process"] == "chain" for r in b if r["split"] == "val")
+    cfg = qr.Config(labels_only_pool=True)  # the pool is the rest of an SFT split: refused without one
+    with pytest.raises(ValueError, match="needs sft_fraction < 1"):
+        qr.run(cfg, tmp_path / "w", log=lambda m: None)
+
+
 def test_graded_task_statistics(repo_root):
     qr = _bench(repo_root)
     recs = [{"task": "anomaly", "variant": "no_option", "answer": a, "positives": p, "candidates": ["edema", "pleural effusion"]}
