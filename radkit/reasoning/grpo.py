@@ -45,7 +45,8 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
                image_size: int = 448, split: str = "train", bf16: bool = True, gradient_checkpointing: bool = True,
                use_vllm: bool = False, lora: bool = False, use_cpu: bool = False, seed: int = 0,
                logging_steps: int = 10, save_steps: int = 40, max_samples: int | None = None,
-               num_iterations: int = 1, select_pool: int = 0, scale_rewards: str = "group") -> Path:
+               num_iterations: int = 1, select_pool: int = 0, scale_rewards: str = "group",
+               balance_answers: bool = False) -> Path:
     """Run GRPO (TRL) from a local SFT model on VQA records; saves the policy to ``out_dir``.
 
     Args:
@@ -66,6 +67,9 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         scale_rewards: advantage = (r - group mean) / group std ("group", GRPO and §4.4), / batch std
             ("batch"), or unscaled ("none", Dr. GRPO): with "group" a group whose completions differ
             only in a low-weight reward (e.g. 0.1 x format) gets advantages of unit size all the same.
+        balance_answers: order the prompts so each step holds every gold answer equally
+            (`radkit.reasoning.grpo_select.interleave_by_answer`; option tasks) and do not shuffle;
+            batch_size / num_generations must then be a multiple of the number of answers.
 
     Returns:
         ``out_dir``.
@@ -117,6 +121,14 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
                           "prompts a step needs; training on the whole pool, where most groups have zero "
                           "advantage. Use prompts the policy still gets wrong (another split, a larger "
                           "select_pool) or a higher temperature.", stacklevel=2)
+    if balance_answers:
+        from radkit.reasoning.grpo_select import interleave_by_answer
+
+        n_ans = len({str(r.get("answer", "")).strip() for r in recs})
+        if need % n_ans:
+            raise ValueError(f"balance_answers: {need} prompts per step cannot hold the {n_ans} gold answers "
+                             f"equally; use batch_size = num_generations x a multiple of {n_ans}")
+        recs = interleave_by_answer(recs, seed)
     peft_config = None
     if lora:
         from peft import LoraConfig
@@ -132,6 +144,7 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         use_vllm=use_vllm, use_cpu=use_cpu, seed=seed, logging_steps=logging_steps, save_steps=save_steps,
         reward_weights=reward_weights, report_to="none", lr_scheduler_type="constant", warmup_steps=0,
         save_strategy="no", disable_tqdm=False, num_iterations=num_iterations, scale_rewards=scale_rewards,
+        shuffle_dataset=not balance_answers,  # balanced order is the point; TRL would reshuffle it
     )
     trainer = GRPOTrainer(model=net, reward_funcs=funcs, args=args, train_dataset=to_dataset(recs, image_size),
                           processing_class=proc, peft_config=peft_config)

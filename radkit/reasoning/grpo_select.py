@@ -51,3 +51,26 @@ def select_mixed(model, processor, records: list[dict], num_generations: int, te
     stats = {"candidates": len(records), "kept": len(kept), "mean_outcome": sum(total) / max(1, len(total)),
              "fallback": fallback}
     return (records if fallback else kept), stats
+
+
+def interleave_by_answer(records: list[dict], seed: int = 0) -> list[dict]:
+    """Records reordered so every run of ``k`` consecutive prompts (k = number of distinct answers)
+    holds one prompt per answer; smaller answer classes are cycled to the size of the largest.
+
+    Why: with a few prompts per GRPO step, a step whose prompts share one gold answer pushes the
+    answer prior one way, and group-normalised advantages have no restoring force (a group that
+    drifts to all-wrong has zero advantage). On the tiny binary benchmark the held-out share of
+    "Yes" answers drifted from 0.5 to 0.15-0.64 in 30 steps (measured). Balanced steps cancel that
+    push in each step. Meant for option tasks (answers are letters); train without shuffling.
+    """
+    import random
+
+    rng = random.Random(seed)
+    classes: dict[str, list[dict]] = {}
+    for r in records:
+        classes.setdefault(str(r.get("answer", "")).strip(), []).append(r)
+    groups = [rng.sample(v, len(v)) for _, v in sorted(classes.items())]
+    if len(groups) < 2:
+        return list(records)
+    n = max(len(g) for g in groups)
+    return [g[i % len(g)] for i in range(n) for g in groups]

@@ -110,3 +110,42 @@ def test_scale_rewards_is_checked():
 
     with pytest.raises(ValueError, match="valid: group, batch, none"):
         train_grpo("m", "v.jsonl", scale_rewards="std")
+
+
+def test_interleave_by_answer_balances_every_run_of_prompts():
+    from radkit.reasoning.grpo_select import interleave_by_answer
+
+    recs = [{"id": i, "answer": "A" if i < 5 else "B"} for i in range(7)]  # 5 A, 2 B
+    out = interleave_by_answer(recs, seed=3)
+    assert len(out) == 10 and all({out[k]["answer"], out[k + 1]["answer"]} == {"A", "B"} for k in range(0, 10, 2))
+    assert sorted(r["id"] for r in out if r["answer"] == "A") == [0, 1, 2, 3, 4]  # every majority prompt once
+    assert {r["id"] for r in out if r["answer"] == "B"} == {5, 6}  # the minority is cycled
+    assert interleave_by_answer(recs, seed=3) == out and interleave_by_answer(recs[:3]) == recs[:3]
+
+
+def test_balance_answers_gives_every_grpo_step_both_answers(tiny_model_dir, vqa_dir, tmp_path, monkeypatch):
+    """TRL must not reshuffle the balanced order: each step's 2 prompts carry different gold answers."""
+    import trl
+
+    from radkit.reasoning.grpo import train_grpo
+    from radkit.reasoning.vqa import read_jsonl, write_jsonl
+
+    recs = [r for r in read_jsonl(vqa_dir / "vqa.jsonl") if r["task"] == "binary" and r["variant"] == "option"
+            and r["split"] == "train"]
+    assert {r["answer"] for r in recs} == {"A", "B"}
+    vqa = write_jsonl(recs, tmp_path / "binary.jsonl")
+    steps: list = []
+
+    class Spy(trl.GRPOTrainer):
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            steps.append(sorted({x["answer"] for x in inputs}))
+            return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+
+    monkeypatch.setattr(trl, "GRPOTrainer", Spy)
+    kw = dict(lr=0.0, beta=0.0, num_generations=2, grad_accum=1, max_completion_length=4, max_steps=4,
+              image_size=56, use_cpu=True, bf16=False, gradient_checkpointing=False, logging_steps=1,
+              entropy_coef=0.0, balance_answers=True)
+    train_grpo(str(tiny_model_dir), str(vqa), str(tmp_path / "g"), batch_size=4, **kw)
+    assert steps == [["A", "B"]] * 4
+    with pytest.raises(ValueError, match="cannot hold the 2 gold answers"):
+        train_grpo(str(tiny_model_dir), str(vqa), str(tmp_path / "g2"), batch_size=2, **kw)
