@@ -128,3 +128,32 @@ def test_make_data_open_task_and_data_seed(repo_root, tmp_path):
     assert {r["task"] for r in held} == {"binary", "anomaly"}
     _, held0 = qr.make_data(tmp_path / "b", qr.Config(**base, data_seed=0))
     assert [r["item_id"] for r in held0] != [r["item_id"] for r in held]  # another split, not the official one
+
+
+def test_label_only_pool_routes_grpo_and_continued_sft(repo_root, tmp_path, monkeypatch):
+    """--labels-only-pool: GRPO trains on the label-only pool, continued SFT on the chain share it already had."""
+    import radkit.reasoning.grpo as grpo_mod
+    import radkit.reasoning.sft_train as sft_mod
+
+    qr = _bench(repo_root)
+    calls: list = []
+    real_grpo, real_sft = grpo_mod.train_grpo, sft_mod.train_sft
+
+    def spy_grpo(model, vqa, *a, **k):
+        calls.append(("grpo", vqa, k.get("balance_answers")))
+        return real_grpo(model, vqa, *a, **k)
+
+    def spy_sft(model, vqa, *a, **k):
+        calls.append(("sft", vqa, None))
+        return real_sft(model, vqa, *a, **k)
+
+    monkeypatch.setattr(grpo_mod, "train_grpo", spy_grpo)
+    monkeypatch.setattr(sft_mod, "train_sft", spy_sft)
+    cfg = qr.Config(**{**qr.QUICK, "n_studies": 40, "sft_steps": 2, "extra_steps": 1, "max_new_tokens": 16,
+                       "max_eval": 4, "max_per_label": 8, "labels": ("pleural effusion", "edema"),
+                       "sft_fraction": 0.5, "labels_only_pool": True, "grpo_balance": True})
+    res = qr.run(cfg, tmp_path, log=lambda m: None)
+    (_, first, _), (_, pool, balance), (_, more, _) = calls
+    assert first.endswith("vqa_sft.jsonl") and more == first  # continued SFT stays on the chain share
+    assert pool.endswith("vqa_more.jsonl") and balance is True
+    assert "sft+grpo/s0" in res["models"] and "sft+sft/s0" in res["models"]
