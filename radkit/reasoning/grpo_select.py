@@ -60,8 +60,10 @@ def interleave_by_answer(records: list[dict], seed: int = 0) -> list[dict]:
     Why: with a few prompts per GRPO step, a step whose prompts share one gold answer pushes the
     answer prior one way, and group-normalised advantages have no restoring force (a group that
     drifts to all-wrong has zero advantage). On the tiny binary benchmark the held-out share of
-    "Yes" answers drifted from 0.5 to 0.15-0.64 in 30 steps (measured). Balanced steps cancel that
-    push in each step. Meant for option tasks (answers are letters); train without shuffling.
+    "Yes" answers drifted from 0.5 to 0.15-0.64 in 30 steps (measured). Balanced steps remove the
+    batch-composition part of that push. Measured there, balance alone still drifted (0.29-0.59 at
+    2 prompts x 8); balance with 8 prompts x 4 per step held it at 0.34-0.42 (RESULTS.md, session 6).
+    Meant for option tasks (answers are letters); train without shuffling.
     """
     import random
 
