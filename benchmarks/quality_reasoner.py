@@ -372,7 +372,19 @@ def verdict(result: dict) -> dict:
                                   paired_permutation(g["correct"], s_["correct"])) for g, s_ in zip(grpo, more)]
     out["grpo_vs_sft_paired_radrscore"] = [paired_permutation(g["radr"], s_["radr"]) for g, s_ in zip(grpo, more)
                                            if "radr" in g and "radr" in s_]
+    # each item's outcome averaged over the seeds, then a sign-flip test: one p for the whole run, and
+    # whether GRPO (or continued SFT) moved away from the SFT start at all
+    if grpo and more:
+        g_avg, s_avg = seed_mean([g["correct"] for g in grpo]), seed_mean([x["correct"] for x in more])
+        out["seed_mean_p"] = {"grpo_vs_sft_more": paired_permutation(g_avg, s_avg),
+                              "grpo_vs_start": paired_permutation(g_avg, m["sft"]["correct"]),
+                              "sft_more_vs_start": paired_permutation(s_avg, m["sft"]["correct"])}
     return out
+
+
+def seed_mean(runs: list[list[float]]) -> list[float]:
+    """Per-item mean over seeds: ``runs`` is one outcome list per seed, all in the same item order."""
+    return [sum(col) / len(col) for col in zip(*runs)]
 
 
 def table(result: dict) -> str:

@@ -38,12 +38,17 @@ def test_quality_benchmark_core_runs(repo_root, tmp_path):
     assert {"sft_format_100", "sft_binary_above_chance", "grpo_beats_sft_accuracy", "grpo_beats_sft_radrscore",
             "grpo_vs_sft_mcnemar"} <= set(v)
     assert v["grpo_beats_sft_accuracy"] == (v["grpo_accuracy"] > v["sft_more_accuracy"])
+    assert set(v["seed_mean_p"]) == {"grpo_vs_sft_more", "grpo_vs_start", "sft_more_vs_start"}
+    assert all(0 < p <= 1 for p in v["seed_mean_p"].values())
     assert "| sft | binary_option | 4 |" in qr.table(res)
     assert qr.p_above_chance(0.5, 4, 0.5) == 11 / 16 and qr.p_above_chance(1.0, 10, 0.5) < 0.001
 
 
 def test_paired_and_interval_statistics(repo_root):
     qr = _bench(repo_root)
+    assert qr.seed_mean([[1, 0, 1], [0, 0, 1]]) == [0.5, 0.0, 1.0]
+    # 10 items all better by 1: only the all-positive flip is as extreme (two-sided: both signs) -> 2 / 1024
+    assert qr.paired_permutation([1.0] * 10, [0.0] * 10, draws=200000) == pytest.approx(2 / 1024, rel=0.1)
     # McNemar exact: 2 discordant pairs, both for a -> p = 2 * P(X <= 0 | n=2) = 0.5
     assert qr.mcnemar([1, 1, 0, 1], [0, 0, 0, 1]) == (2, 0, 0.5)
     assert qr.mcnemar([1, 0], [1, 0]) == (0, 0, 1.0)
