@@ -18,7 +18,7 @@ Usage:
     python benchmarks/quality_reasoner.py --quick    # ~25 s smoke run of the code path (no quality claim)
     python benchmarks/quality_reasoner.py --json out.json
     python benchmarks/quality_reasoner.py --workdir W --reuse-sft --grpo-beta 0.04   # GRPO variant, same SFT model
-    # the label-only RL pool regime where GRPO beats continued SFT (RESULTS.md "Session 6", ~20 min):
+    # the label-only RL pool regime (GRPO won on 2 of 3 held-out cohorts; RESULTS.md "Session 6", ~20 min):
     python benchmarks/quality_reasoner.py --sft-fraction 0.3 --labels-only-pool --grpo-balance --grpo-prompts 8 \
         --num-generations 4 --grpo-select-pool 256 --grpo-lr 1e-5 --extra-steps 90
 """
