@@ -104,15 +104,20 @@ def _run(tree: dict, cfg):
     return comp(**kwargs)
 
 
-def _bare_bool_flags(tree: dict, argv: list[str]) -> list[str]:
-    """Let boolean options be given bare (``--json`` = ``--json true``) for the selected command."""
-    import inspect
-    import typing
-
+def _selected(tree: dict, argv: list[str]):
+    """(the command function ``argv`` names, index of its first argument); (None, i) when argv stops at a group."""
     comp, i = tree, 0
     while isinstance(comp, dict) and i < len(argv) and argv[i] in comp:
         comp, i = comp[argv[i]], i + 1
-    if isinstance(comp, dict):
+    return (None if isinstance(comp, dict) else comp), i
+
+
+def _bare_bool_flags(tree: dict, argv: list[str]) -> list[str]:
+    """Let boolean options be given bare (``--json`` = ``--json true``) for the selected command."""
+    import typing
+
+    comp, i = _selected(tree, argv)
+    if comp is None:
         return argv
     try:
         hints = typing.get_type_hints(comp)
@@ -132,10 +137,8 @@ def _join_many_positionals(tree: dict, argv: list[str]) -> list[str]:
     """Let a command marked ``many_positional`` take its one positional as several words
     (``radkit reason score a.json b.json``, a shell glob): they are joined with commas, the form
     its function parses. Option values (``--judge offline``) are never gathered."""
-    comp, i = tree, 0
-    while isinstance(comp, dict) and i < len(argv) and argv[i] in comp:
-        comp, i = comp[argv[i]], i + 1
-    if isinstance(comp, dict) or not getattr(comp, "many_positional", False):
+    comp, i = _selected(tree, argv)
+    if not getattr(comp, "many_positional", False):
         return argv
     head, rest, words, j = list(argv[:i]), [], [], i
     while j < len(argv):

@@ -122,9 +122,9 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
                           "advantage. Use prompts the policy still gets wrong (another split, a larger "
                           "select_pool) or a higher temperature.", stacklevel=2)
     if balance_answers:
-        from radkit.reasoning.grpo_select import interleave_by_answer
+        from radkit.reasoning.grpo_select import answer_classes, interleave_by_answer
 
-        n_ans = len({str(r.get("answer", "")).strip() for r in recs})
+        n_ans = len(answer_classes(recs))
         if need % n_ans:
             raise ValueError(f"balance_answers: {need} prompts per step cannot hold the {n_ans} gold answers "
                              f"equally; use batch_size = num_generations x a multiple of {n_ans}")

@@ -53,6 +53,14 @@ def select_mixed(model, processor, records: list[dict], num_generations: int, te
     return (records if fallback else kept), stats
 
 
+def answer_classes(records: list[dict]) -> dict[str, list[dict]]:
+    """Records grouped by gold answer (stripped text), in input order within each group."""
+    classes: dict[str, list[dict]] = {}
+    for r in records:
+        classes.setdefault(str(r.get("answer", "")).strip(), []).append(r)
+    return classes
+
+
 def interleave_by_answer(records: list[dict], seed: int = 0) -> list[dict]:
     """Records reordered so every run of ``k`` consecutive prompts (k = number of distinct answers)
     holds one prompt per answer; smaller answer classes are cycled to the size of the largest.
@@ -68,10 +76,7 @@ def interleave_by_answer(records: list[dict], seed: int = 0) -> list[dict]:
     import random
 
     rng = random.Random(seed)
-    classes: dict[str, list[dict]] = {}
-    for r in records:
-        classes.setdefault(str(r.get("answer", "")).strip(), []).append(r)
-    groups = [rng.sample(v, len(v)) for _, v in sorted(classes.items())]
+    groups = [rng.sample(v, len(v)) for _, v in sorted(answer_classes(records).items())]
     if len(groups) < 2:
         return list(records)
     n = max(len(g) for g in groups)
