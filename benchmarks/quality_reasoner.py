@@ -21,6 +21,7 @@ Usage:
     # the label-only RL pool regime (GRPO won on 2 of 3 held-out cohorts; RESULTS.md "Session 6", ~20 min):
     python benchmarks/quality_reasoner.py --sft-fraction 0.3 --labels-only-pool --grpo-balance --grpo-prompts 8 \
         --num-generations 4 --grpo-select-pool 256 --grpo-lr 1e-5 --extra-steps 90
+    python benchmarks/quality_reasoner.py --combine c0.json c2.json c3.json   # cohorts pooled (no run)
 """
 
 from __future__ import annotations
@@ -387,6 +388,48 @@ def seed_mean(runs: list[list[float]]) -> list[float]:
     return [sum(col) / len(col) for col in zip(*runs)]
 
 
+def combine(results: list[dict]) -> dict:
+    """Several runs (cohorts: different ``data_seed``) pooled: one row per cohort and one paired test over
+    all their held-out items. Each item's outcome is first averaged over its run's seeds (`seed_mean`),
+    then the items of all cohorts are concatenated and sign-flip tested (two-sided): GRPO against
+    continued SFT and each against its SFT start. Cohorts are independent samples, so the pooled test
+    asks whether the mean per-item difference over cohorts is zero.
+
+    Returns:
+        {"cohorts": [{"data_seed", "n", "seeds", "start", "grpo", "sft_more"}], "n", "start", "grpo",
+        "sft_more" (item-weighted means), "p": {"grpo_vs_sft_more", "grpo_vs_start", "sft_more_vs_start"}}.
+    """
+    if not results:
+        raise ValueError("combine needs at least one result (a --json file of a run)")
+    rows, pooled = [], {"start": [], "grpo": [], "sft_more": []}
+    for res in results:
+        m = res["models"]
+        grpo = [v["correct"] for k, v in m.items() if k.startswith("sft+grpo/")]
+        more = [v["correct"] for k, v in m.items() if k.startswith("sft+sft/")]
+        if not grpo or len(grpo) != len(more):
+            raise ValueError(f"a result (data_seed {res['config'].get('data_seed')}) has {len(grpo)} GRPO and "
+                             f"{len(more)} continued-SFT runs; combine needs runs with both (extra_seeds >= 1)")
+        cols = {"start": m["sft"]["correct"], "grpo": seed_mean(grpo), "sft_more": seed_mean(more)}
+        for k, v in cols.items():
+            pooled[k] += v
+        rows.append({"data_seed": res["config"].get("data_seed"), "n": len(cols["start"]), "seeds": len(grpo),
+                     **{k: _mean(v) for k, v in cols.items()}})
+    p = {"grpo_vs_sft_more": paired_permutation(pooled["grpo"], pooled["sft_more"]),
+         "grpo_vs_start": paired_permutation(pooled["grpo"], pooled["start"]),
+         "sft_more_vs_start": paired_permutation(pooled["sft_more"], pooled["start"])}
+    return {"cohorts": rows, "n": len(pooled["start"]), **{k: _mean(v) for k, v in pooled.items()}, "p": p}
+
+
+def combine_table(c: dict) -> str:
+    """Markdown table of `combine`'s result: a row per cohort, the pooled row, the pooled p-values."""
+    lines = ["| cohort (data seed) | items | seeds | SFT start | GRPO | continued SFT | GRPO - continued SFT |",
+             "|---|---|---|---|---|---|---|"]
+    for r in c["cohorts"] + [{"data_seed": "pooled", "n": c["n"], "seeds": "", **c}]:
+        lines.append(f"| {r['data_seed']} | {r['n']} | {r['seeds']} | {r['start']:.3f} | {r['grpo']:.3f} | "
+                     f"{r['sft_more']:.3f} | {r['grpo'] - r['sft_more']:+.3f} |")
+    return "\n".join(lines) + "\npooled sign-flip p: " + json.dumps({k: round(v, 4) for k, v in c["p"].items()})
+
+
 def table(result: dict) -> str:
     """Markdown table: one row per (model, task)."""
     lines = ["| model | task | n | accuracy | 95% CI | chance | p(>chance) | format | R_c | R_f | R_e | RadRScore |",
@@ -420,7 +463,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reward-weights", default=None, help="comma-separated format,outcome,process weights")
     ap.add_argument("--tasks", default=None, help="comma-separated VQA tasks (default binary)")
     ap.add_argument("--labels", default=None, help="comma-separated labels to keep ('' = all; default effusion, edema)")
+    ap.add_argument("--combine", nargs="+", metavar="RESULT_JSON",
+                    help="no run: pool the --json results of earlier runs (one per cohort) and print combine()")
     args = ap.parse_args(argv)
+    if args.combine:
+        missing = [f for f in args.combine if not Path(f).is_file()]
+        if missing:
+            ap.error(f"--combine: no such file {', '.join(missing)} (give the --json files of earlier runs)")
+        print(combine_table(combine([json.loads(Path(f).read_text()) for f in args.combine])))
+        return 0
     base = {**asdict(Config()), **(QUICK if args.quick else {})}
     for f in asdict(Config()):
         v = getattr(args, f, None)

@@ -162,3 +162,37 @@ def test_label_only_pool_routes_grpo_and_continued_sft(repo_root, tmp_path, monk
     assert first.endswith("vqa_sft.jsonl") and more == first  # continued SFT stays on the chain share
     assert pool.endswith("vqa_more.jsonl") and balance is True
     assert "sft+grpo/s0" in res["models"] and "sft+sft/s0" in res["models"]
+
+
+def _result(data_seed, start, grpo, more):
+    models = {"sft": {"correct": start}}
+    for k, (g, s) in enumerate(zip(grpo, more)):
+        models[f"sft+sft/s{k}"], models[f"sft+grpo/s{k}"] = {"correct": s}, {"correct": g}
+    return {"config": {"data_seed": data_seed}, "models": models}
+
+
+def test_combine_pools_cohorts_after_seed_means(repo_root, capsys, tmp_path):
+    """Cohorts pooled: per-cohort seed means, item-weighted pooled means, and the sign-flip test on the
+    concatenated per-item seed means (hand-computed values)."""
+    import json
+
+    qr = _bench(repo_root)
+    a = _result(0, [1, 0, 0, 1], grpo=[[1, 1, 0, 1], [1, 0, 0, 1]], more=[[0, 0, 0, 1], [0, 0, 0, 1]])
+    b = _result(5, [0, 1], grpo=[[1, 1]], more=[[0, 1]])
+    c = qr.combine([a, b])
+    assert [(r["data_seed"], r["n"], r["seeds"]) for r in c["cohorts"]] == [(0, 4, 2), (5, 2, 1)]
+    assert c["cohorts"][0]["grpo"] == pytest.approx(2.5 / 4) and c["cohorts"][0]["sft_more"] == 0.25
+    # pooled = item-weighted: GRPO items [1, .5, 0, 1, 1, 1], start [1, 0, 0, 1, 0, 1], continued [0, 0, 0, 1, 0, 1]
+    assert c["n"] == 6 and c["grpo"] == pytest.approx(4.5 / 6) and c["start"] == 0.5 and c["sft_more"] == pytest.approx(2 / 6)
+    assert c["p"]["grpo_vs_sft_more"] == qr.paired_permutation([1, .5, 0, 1, 1, 1], [0, 0, 0, 1, 0, 1])
+    assert c["p"]["sft_more_vs_start"] == qr.paired_permutation([0, 0, 0, 1, 0, 1], [1, 0, 0, 1, 0, 1])
+    assert "| pooled | 6 |" in qr.combine_table(c)
+    with pytest.raises(ValueError, match="extra_seeds"):
+        qr.combine([_result(1, [1], grpo=[], more=[])])
+    # the CLI mode reads --json files and runs nothing; a missing file is a usage error naming it
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    assert qr.main(["--combine", str(tmp_path / "a.json")]) == 0
+    assert "| 0 | 4 | 2 | 0.500 | 0.625 | 0.250 | +0.375 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        qr.main(["--combine", str(tmp_path / "nope.json")])
+    assert "nope.json" in capsys.readouterr().err
