@@ -71,6 +71,7 @@ class Config:
     grpo_scale_rewards: str = "group"  # advantage scaling: group std (GRPO), batch std, none (Dr. GRPO)
     grpo_select_pool: int = 96     # train GRPO only on prompts whose SFT group has mixed outcomes (0: all);
     # without it 50-83% of groups at temperature 0.7 had zero reward variance (no gradient)
+    grpo_select_rounds: int = 1    # > 1: split the GRPO steps into rounds, selecting mixed prompts afresh each
     grpo_balance: bool = False     # every GRPO step holds one prompt per gold answer (no answer-prior push)
     reward_weights: tuple[float, ...] = (0.1, 1.0, 0.1)  # format, outcome, process: outcome dominant
     sft_fraction: float = 1.0      # < 1: SFT trains on this share of the training studies and both
@@ -272,7 +273,7 @@ def run(cfg: Config, work: Path, log=print, reuse_sft: bool = False) -> dict:
                           temperature=cfg.grpo_temperature, reward_weights=list(cfg.reward_weights),
                           entropy_coef=0.0, num_iterations=cfg.grpo_iterations,
                           select_pool=cfg.grpo_select_pool, scale_rewards=cfg.grpo_scale_rewards,
-                          balance_answers=cfg.grpo_balance,
+                          balance_answers=cfg.grpo_balance, select_rounds=cfg.grpo_select_rounds,
                           image_size=cfg.image_size, use_cpu=True, bf16=False,
                           gradient_checkpointing=False, logging_steps=max(1, cfg.extra_steps // 5), seed=seed,
                           epochs=1000)

@@ -46,7 +46,7 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
                use_vllm: bool = False, lora: bool = False, use_cpu: bool = False, seed: int = 0,
                logging_steps: int = 10, save_steps: int = 40, max_samples: int | None = None,
                num_iterations: int = 1, select_pool: int = 0, scale_rewards: str = "group",
-               balance_answers: bool = False) -> Path:
+               balance_answers: bool = False, select_rounds: int = 1) -> Path:
     """Run GRPO (TRL) from a local SFT model on VQA records; saves the policy to ``out_dir``.
 
     Args:
@@ -67,6 +67,10 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
         scale_rewards: advantage = (r - group mean) / group std ("group", GRPO and §4.4), / batch std
             ("batch"), or unscaled ("none", Dr. GRPO): with "group" a group whose completions differ
             only in a low-weight reward (e.g. 0.1 x format) gets advantages of unit size all the same.
+        select_rounds: with ``select_pool``, split ``max_steps`` into this many rounds and select the
+            mixed prompts afresh with the current policy before each (DAPO's dynamic sampling, per round
+            instead of per batch): prompts the policy has solved drop out and newly uncertain ones come
+            in. Each round is a new TRL trainer, so the optimizer state restarts per round.
         balance_answers: order the prompts so each step holds every gold answer equally
             (`radkit.reasoning.grpo_select.interleave_by_answer`; option tasks) and do not shuffle;
             batch_size / num_generations must then be a multiple of the number of answers.
@@ -79,7 +83,8 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
 
     Raises:
         ValueError: no records of ``split`` or fewer than one step's prompts; unknown reward;
-            weights/rewards length mismatch; batch_size not a multiple of num_generations.
+            weights/rewards length mismatch; batch_size not a multiple of num_generations;
+            select_rounds > 1 without select_pool or without max_steps >= select_rounds.
     """
     from trl import GRPOConfig, GRPOTrainer
 
@@ -104,56 +109,81 @@ def train_grpo(model: str | None = None, vqa: str | None = None, out_dir: str = 
     if len(recs) < need:
         raise ValueError(f"{len(recs)} {split!r} record(s) but a GRPO step needs {need} prompts (batch_size "
                          f"{batch_size} / num_generations {num_generations}); lower batch_size or add records")
+    if select_rounds < 1 or (select_rounds > 1 and (select_pool <= 0 or max_steps < select_rounds)):
+        raise ValueError(f"select_rounds={select_rounds} needs select_pool > 0 and max_steps >= select_rounds "
+                         f"(got select_pool={select_pool}, max_steps={max_steps}); use select_rounds=1 otherwise")
     net, proc = load_model(model, dtype="float32")
-    selection = None
-    if select_pool > 0:
-        import random
-        import warnings
-
-        from radkit.reasoning.grpo_select import select_mixed
-
-        pool = random.Random(seed).sample(recs, min(select_pool, len(recs)))
-        recs, selection = select_mixed(net, proc, pool, num_generations, temperature, image_size,
-                                       max_completion_length, seed, min_keep=need)
-        if selection["fallback"]:
-            warnings.warn(f"GRPO prompt selection: {selection['kept']} of {selection['candidates']} groups had "
-                          f"mixed outcomes (mean outcome {selection['mean_outcome']:.3f}), fewer than the {need} "
-                          "prompts a step needs; training on the whole pool, where most groups have zero "
-                          "advantage. Use prompts the policy still gets wrong (another split, a larger "
-                          "select_pool) or a higher temperature.", stacklevel=2)
-    if balance_answers:
-        from radkit.reasoning.grpo_select import answer_classes, interleave_by_answer
-
-        n_ans = len(answer_classes(recs))
-        if need % n_ans:
-            raise ValueError(f"balance_answers: {need} prompts per step cannot hold the {n_ans} gold answers "
-                             f"equally; use batch_size = num_generations x a multiple of {n_ans}")
-        recs = interleave_by_answer(recs, seed)
     peft_config = None
     if lora:
         from peft import LoraConfig
 
         peft_config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.1, target_modules=["q_proj", "v_proj"],
                                  task_type="CAUSAL_LM")
-    args = GRPOConfig(
-        output_dir=str(out_dir), learning_rate=lr, beta=beta, epsilon=epsilon, num_generations=num_generations,
-        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, temperature=temperature,
-        top_p=top_p, max_completion_length=max_completion_length, entropy_coef=entropy_coef,
-        weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss_type=loss_type, num_train_epochs=epochs,
-        max_steps=max_steps, bf16=bf16 and not use_cpu, gradient_checkpointing=gradient_checkpointing,
-        use_vllm=use_vllm, use_cpu=use_cpu, seed=seed, logging_steps=logging_steps, save_steps=save_steps,
-        reward_weights=reward_weights, report_to="none", lr_scheduler_type="constant", warmup_steps=0,
-        save_strategy="no", disable_tqdm=False, num_iterations=num_iterations, scale_rewards=scale_rewards,
-        shuffle_dataset=not balance_answers,  # balanced order is the point; TRL would reshuffle it
-    )
-    trainer = GRPOTrainer(model=net, reward_funcs=funcs, args=args, train_dataset=to_dataset(recs, image_size),
-                          processing_class=proc, peft_config=peft_config)
-    trainer.train()
+    selections, history = [], []
+    for k in range(select_rounds):
+        # round k's steps: max_steps split as evenly as possible (-1, epochs decide, when one round)
+        steps = max_steps if select_rounds == 1 else max_steps // select_rounds + (k < max_steps % select_rounds)
+        train = recs
+        if select_pool > 0:
+            train, selection = _select_prompts(net, proc, recs, select_pool, num_generations, temperature,
+                                               image_size, max_completion_length, seed + k, need)
+            selections.append({"round": k, **selection})
+        if balance_answers:
+            train = _balanced(train, need, seed + k)
+        args = GRPOConfig(
+            output_dir=str(out_dir), learning_rate=lr, beta=beta, epsilon=epsilon, num_generations=num_generations,
+            per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, temperature=temperature,
+            top_p=top_p, max_completion_length=max_completion_length, entropy_coef=entropy_coef,
+            weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss_type=loss_type, num_train_epochs=epochs,
+            max_steps=steps, bf16=bf16 and not use_cpu, gradient_checkpointing=gradient_checkpointing,
+            use_vllm=use_vllm, use_cpu=use_cpu, seed=seed + k, logging_steps=logging_steps, save_steps=save_steps,
+            reward_weights=reward_weights, report_to="none", lr_scheduler_type="constant", warmup_steps=0,
+            save_strategy="no", disable_tqdm=False, num_iterations=num_iterations, scale_rewards=scale_rewards,
+            shuffle_dataset=not balance_answers,  # balanced order is the point; TRL would reshuffle it
+        )
+        trainer = GRPOTrainer(model=net, reward_funcs=funcs, args=args, train_dataset=to_dataset(train, image_size),
+                              processing_class=proc, peft_config=peft_config if k == 0 else None)
+        trainer.train()
+        done = history[-1]["step"] if history else 0  # steps of the rounds before (logs carry running totals)
+        history += [{**e, "step": e.get("step", 0) + done, "round": k} for e in trainer.state.log_history]
+        net = trainer.model
     policy = trainer.model.merge_and_unload() if lora else trainer.model
     out = Path(out_dir)
     policy.save_pretrained(out)
     proc.save_pretrained(out)
-    (out / "grpo_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    if selection is not None:
-        (out / "grpo_selection.json").write_text(json.dumps(selection))
+    (out / "grpo_log.json").write_text(json.dumps(history, indent=1))
+    if selections:  # one round: the stats object as before; several: a list, one per round
+        (out / "grpo_selection.json").write_text(json.dumps(selections[0] if len(selections) == 1 else selections))
     return out
+
+
+def _select_prompts(net, proc, recs: list[dict], select_pool: int, num_generations: int, temperature: float,
+                    image_size: int, max_new_tokens: int, seed: int, need: int) -> tuple[list[dict], dict]:
+    """`grpo_select.select_mixed` on a seeded sample of ``select_pool`` records (all when fewer)."""
+    import random
+    import warnings
+
+    from radkit.reasoning.grpo_select import select_mixed
+
+    pool = random.Random(seed).sample(recs, min(select_pool, len(recs)))
+    kept, selection = select_mixed(net, proc, pool, num_generations, temperature, image_size, max_new_tokens,
+                                   seed, min_keep=need)
+    if selection["fallback"]:
+        warnings.warn(f"GRPO prompt selection: {selection['kept']} of {selection['candidates']} groups had "
+                      f"mixed outcomes (mean outcome {selection['mean_outcome']:.3f}), fewer than the {need} "
+                      "prompts a step needs; training on the whole pool, where most groups have zero "
+                      "advantage. Use prompts the policy still gets wrong (another split, a larger "
+                      "select_pool) or a higher temperature.", stacklevel=3)
+    return kept, selection
+
+
+def _balanced(recs: list[dict], need: int, seed: int) -> list[dict]:
+    """``recs`` interleaved by gold answer (`grpo_select.interleave_by_answer`); refuses a step size
+    (``need`` prompts) that cannot hold every answer equally."""
+    from radkit.reasoning.grpo_select import answer_classes, interleave_by_answer
+
+    n_ans = len(answer_classes(recs))
+    if need % n_ans:
+        raise ValueError(f"balance_answers: {need} prompts per step cannot hold the {n_ans} gold answers "
+                         f"equally; use batch_size = num_generations x a multiple of {n_ans}")
+    return interleave_by_answer(recs, seed)

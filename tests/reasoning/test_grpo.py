@@ -106,3 +106,39 @@ def test_grpo_refuses_fewer_records_than_one_step(tiny_model_dir, vqa_dir, tmp_p
     with pytest.raises(ValueError, match="multiple of num_generations"):
         train_grpo(str(tiny_model_dir), str(vqa_dir / "vqa.jsonl"), str(tmp_path / "g"), num_generations=3,
                    batch_size=8, use_cpu=True)
+
+
+def test_select_rounds_reselect_with_the_current_policy(tiny_model_dir, vqa_dir, tmp_path, monkeypatch):
+    """select_rounds=2: the mixed prompts are chosen again after round 0 with the updated policy, round k
+    trains on round k's choice, the steps split 2 + 1 and the log counts them in one running total."""
+    import radkit.reasoning.grpo as grpo_mod
+    from radkit.reasoning import grpo_select
+    from radkit.reasoning.vqa import read_jsonl, write_jsonl
+
+    recs = [{**r, "id": i} for i, r in enumerate(r for r in read_jsonl(vqa_dir / "vqa.jsonl") if r["split"] == "train")][:6]
+    vqa = write_jsonl(recs, tmp_path / "six.jsonl")  # "id": a tag for this test, kept through read_jsonl
+    seen, trained = [], []
+
+    def fake_select(net, proc, pool, *a, **k):
+        seen.append(sum(float(p.detach().abs().sum()) for p in net.parameters()))
+        chosen = sorted(pool, key=lambda r: r["id"])[2 * (len(seen) - 1):2 * len(seen)]
+        return chosen, {"candidates": len(pool), "kept": len(chosen), "mean_outcome": 0.5, "fallback": False}
+
+    real_ds = grpo_mod.to_dataset
+    monkeypatch.setattr(grpo_select, "select_mixed", fake_select)
+    monkeypatch.setattr(grpo_mod, "to_dataset", lambda rs, size: trained.append([r["id"] for r in rs]) or real_ds(rs, size))
+    out = grpo_mod.train_grpo(str(tiny_model_dir), str(vqa), str(tmp_path / "g"), lr=1e-2, beta=0.0,
+                              num_generations=2, batch_size=2, grad_accum=1, max_completion_length=6, max_steps=3,
+                              image_size=56, use_cpu=True, bf16=False, gradient_checkpointing=False,
+                              logging_steps=1, entropy_coef=0.0, select_pool=6, select_rounds=2,
+                              reward_weights=[1.0, 1.0, 1.0])
+    ids = sorted(r["id"] for r in recs)
+    assert trained == [ids[0:2], ids[2:4]]                       # each round trains on its own selection
+    assert len(seen) == 2 and seen[0] != seen[1]                 # round 1 selected with the updated policy
+    sel = json.loads((out / "grpo_selection.json").read_text())
+    assert [s["round"] for s in sel] == [0, 1] and all(s["kept"] == 2 for s in sel)
+    log = json.loads((out / "grpo_log.json").read_text())
+    assert max(e["step"] for e in log) == 3 and {e["round"] for e in log} == {0, 1}
+    with pytest.raises(ValueError, match="select_rounds=2 needs select_pool > 0"):
+        grpo_mod.train_grpo(str(tiny_model_dir), str(vqa), str(tmp_path / "g2"), num_generations=2,
+                            batch_size=2, max_steps=3, use_cpu=True, select_rounds=2)
