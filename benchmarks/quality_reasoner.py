@@ -18,7 +18,8 @@ Usage:
     python benchmarks/quality_reasoner.py --quick    # ~25 s smoke run of the code path (no quality claim)
     python benchmarks/quality_reasoner.py --json out.json
     python benchmarks/quality_reasoner.py --workdir W --reuse-sft --grpo-beta 0.04   # GRPO variant, same SFT model
-    # the label-only RL pool regime (GRPO won on 2 of 3 held-out cohorts; RESULTS.md "Session 6", ~20 min):
+    # the label-only RL pool regime (~20 min; GRPO ties continued SFT pooled over 4 held-out cohorts,
+    # RESULTS.md "Session 6" and "Session 7"):
     python benchmarks/quality_reasoner.py --sft-fraction 0.3 --labels-only-pool --grpo-balance --grpo-prompts 8 \
         --num-generations 4 --grpo-select-pool 256 --grpo-lr 1e-5 --extra-steps 90
     python benchmarks/quality_reasoner.py --combine c0.json c2.json c3.json   # cohorts pooled (no run)
@@ -71,7 +72,8 @@ class Config:
     grpo_scale_rewards: str = "group"  # advantage scaling: group std (GRPO), batch std, none (Dr. GRPO)
     grpo_select_pool: int = 96     # train GRPO only on prompts whose SFT group has mixed outcomes (0: all);
     # without it 50-83% of groups at temperature 0.7 had zero reward variance (no gradient)
-    grpo_select_rounds: int = 1    # > 1: split the GRPO steps into rounds, selecting mixed prompts afresh each
+    grpo_select_rounds: int = 1    # > 1: split the GRPO steps into rounds, selecting mixed prompts afresh each;
+    # 3 rounds matched 1 on dev at 1.8x the wall-clock (RESULTS.md session 7)
     grpo_balance: bool = False     # every GRPO step holds one prompt per gold answer (no answer-prior push)
     reward_weights: tuple[float, ...] = (0.1, 1.0, 0.1)  # format, outcome, process: outcome dominant
     sft_fraction: float = 1.0      # < 1: SFT trains on this share of the training studies and both
