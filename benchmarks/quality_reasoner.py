@@ -354,8 +354,7 @@ def verdict(result: dict) -> dict:
     """
     m = result["models"]
     sft = m["sft"]["tasks"]
-    more = [v for k, v in m.items() if k.startswith("sft+sft/")]
-    grpo = [v for k, v in m.items() if k.startswith("sft+grpo/")]
+    grpo, more = continuations(m)
     out: dict = {"sft_format_100": all(r["format"] == 1.0 for r in sft.values())}
     if "binary_option" in sft:
         b = sft["binary_option"]
@@ -381,11 +380,22 @@ def verdict(result: dict) -> dict:
     # each item's outcome averaged over the seeds, then a sign-flip test: one p for the whole run, and
     # whether GRPO (or continued SFT) moved away from the SFT start at all
     if grpo and more:
-        g_avg, s_avg = seed_mean([g["correct"] for g in grpo]), seed_mean([x["correct"] for x in more])
-        out["seed_mean_p"] = {"grpo_vs_sft_more": paired_permutation(g_avg, s_avg),
-                              "grpo_vs_start": paired_permutation(g_avg, m["sft"]["correct"]),
-                              "sft_more_vs_start": paired_permutation(s_avg, m["sft"]["correct"])}
+        out["seed_mean_p"] = start_tests(seed_mean([g["correct"] for g in grpo]),
+                                         seed_mean([x["correct"] for x in more]), m["sft"]["correct"])
     return out
+
+
+def continuations(models: dict) -> tuple[list[dict], list[dict]]:
+    """(GRPO runs, continued-SFT runs) of a result's ``models``, in seed order."""
+    return ([v for k, v in models.items() if k.startswith("sft+grpo/")],
+            [v for k, v in models.items() if k.startswith("sft+sft/")])
+
+
+def start_tests(grpo: list[float], sft_more: list[float], start: list[float]) -> dict[str, float]:
+    """Two-sided sign-flip p per item list (same item order): GRPO vs continued SFT, and each vs the start."""
+    return {"grpo_vs_sft_more": paired_permutation(grpo, sft_more),
+            "grpo_vs_start": paired_permutation(grpo, start),
+            "sft_more_vs_start": paired_permutation(sft_more, start)}
 
 
 def seed_mean(runs: list[list[float]]) -> list[float]:
@@ -409,8 +419,7 @@ def combine(results: list[dict]) -> dict:
     rows, pooled = [], {"start": [], "grpo": [], "sft_more": []}
     for res in results:
         m = res["models"]
-        grpo = [v["correct"] for k, v in m.items() if k.startswith("sft+grpo/")]
-        more = [v["correct"] for k, v in m.items() if k.startswith("sft+sft/")]
+        grpo, more = ([v["correct"] for v in runs] for runs in continuations(m))
         if not grpo or len(grpo) != len(more):
             raise ValueError(f"a result (data_seed {res['config'].get('data_seed')}) has {len(grpo)} GRPO and "
                              f"{len(more)} continued-SFT runs; combine needs runs with both (extra_seeds >= 1)")
@@ -419,9 +428,7 @@ def combine(results: list[dict]) -> dict:
             pooled[k] += v
         rows.append({"data_seed": res["config"].get("data_seed"), "n": len(cols["start"]), "seeds": len(grpo),
                      **{k: _mean(v) for k, v in cols.items()}})
-    p = {"grpo_vs_sft_more": paired_permutation(pooled["grpo"], pooled["sft_more"]),
-         "grpo_vs_start": paired_permutation(pooled["grpo"], pooled["start"]),
-         "sft_more_vs_start": paired_permutation(pooled["sft_more"], pooled["start"])}
+    p = start_tests(pooled["grpo"], pooled["sft_more"], pooled["start"])
     return {"cohorts": rows, "n": len(pooled["start"]), **{k: _mean(v) for k, v in pooled.items()}, "p": p}
 
 
